@@ -72,6 +72,7 @@ class Field:
     ref: str | None = None  # entity key a "ref" field points to
     synonyms: tuple[str, ...] = ()
     custom: bool = False  # an admin-defined field, stored in custom_data
+    default: object = None  # the value a new record gets when none is given
 
     def label(self, lang: str = "zh") -> str:
         return self.en if lang == "en" else self.zh
@@ -144,6 +145,7 @@ CUSTOMER = Entity(
            synonyms=["公司名称", "单位名称", "客户", "企业名称", "公司", "客户全称", "名称",
                      "company", "company name", "customer", "account name", "name"]),
         _f("customer_type", "客户类型", "Customer type", "enum", required=True, enum="customer_type",
+           default="enterprise",
            synonyms=["类型", "客户类别", "type"]),
         _f("credit_code", "统一社会信用代码", "Credit code", "credit_code", core=True,
            synonyms=["信用代码", "社会信用代码", "统一信用代码", "税号", "纳税人识别号",
@@ -164,6 +166,7 @@ CUSTOMER = Entity(
         _f("customer_level", "客户等级", "Level", "enum", enum="customer_level",
            synonyms=["等级", "级别", "客户级别", "level", "tier"]),
         _f("status", "客户状态", "Status", "enum", required=True, enum="customer_status", core=True,
+           default="potential",
            synonyms=["状态", "阶段", "客户阶段", "customer status"]),
         _f("lost_reason", "流失原因", "Lost reason", "enum", enum="lost_reason",
            synonyms=["流失理由", "丢单原因", "loss reason"]),
@@ -239,6 +242,7 @@ SERVICE = Entity(
         _f("handling", "处理过程", "Handling", "longtext", max_length=2000, synonyms=["处理", "处理措施"]),
         _f("result", "处理结果", "Result", "longtext", max_length=500, synonyms=["结果"]),
         _f("service_status", "处理状态", "Status", "enum", required=True, enum="service_status",
+           default="open",
            synonyms=["状态"]),
         _f("handler", "处理人", "Handler", "user", synonyms=["客服", "负责人"]),
         _f("opened_at", "受理时间", "Opened", "datetime", synonyms=["时间", "日期"]),
@@ -255,7 +259,7 @@ DEAL = Entity(
            synonyms=["产品", "服务", "产品名称", "product"]),
         _f("amount", "金额", "Amount", "money", synonyms=["交易金额", "合同金额", "amount"]),
         _f("deal_date", "交易日期", "Date", "date", synonyms=["日期", "签约日期"]),
-        _f("stage", "阶段", "Stage", "enum", required=True, enum="deal_stage", synonyms=["交易阶段", "商机阶段"]),
+        _f("stage", "阶段", "Stage", "enum", required=True, enum="deal_stage", default="lead", synonyms=["交易阶段", "商机阶段"]),
         _f("owner", "负责人", "Owner", "user", synonyms=["销售"]),
         _f("contract_end", "合同到期日", "Contract end", "date", synonyms=["到期日", "合同截止日期"]),
         _f("remark", "备注", "Remark", "longtext", max_length=500),

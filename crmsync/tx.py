@@ -1,0 +1,295 @@
+"""One store transaction: validated, permission-checked, versioned, audited changes.
+
+A Tx is what Store.transaction() yields.  Each method checks before it writes, so a refused or
+invalid change raises before anything of it is stored; the caller's `with` block then rolls the
+whole transaction back, audit entries included.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy import and_, select
+
+from . import access, audit, clock
+from .access import User
+from .i18n import lang, tr
+from .errors import InvalidInput, NotFound, PermissionDenied, StaleVersion
+from .schema import CUSTOM_DATA_KEY, Entity
+from .tables import ENTITY_TABLES, id_counters
+
+
+def _problem_text(problems, limit: int = 5) -> str:
+    text = "; ".join(p.message for p in problems[:limit])
+    return text + (tr(f"（另有 {len(problems) - limit} 个问题）", f" (and {len(problems) - limit} more)") if len(problems) > limit else "")
+
+
+class Tx:
+    def __init__(self, store, conn, user: User, source: str):
+        self.store, self.conn, self.user, self.source = store, conn, user, source
+        self.entries: list[audit.Entry] = []
+        self.now = clock.now_text()
+
+    # ---- checks and logging ------------------------------------------------------------------------
+
+    def require(self, action: str, record: Mapping | None = None) -> access.Decision:
+        """Raise PermissionDenied unless the acting user may do action (on record)."""
+        decision = access.check(self.user, action, record)
+        if not decision:
+            raise PermissionDenied(decision.reason)
+        return decision
+
+    def log(self, action: str, *, entity: str | None = None, record_id: str | None = None,
+            version: int | None = None, field: str | None = None, old=None, new=None,
+            reason: str | None = None) -> None:
+        """Queue an audit entry; it is chained and written when the transaction commits."""
+        self.entries.append(audit.Entry(self.now, self.user.name, self.source, action, entity,
+                                        record_id, version, field, old, new, reason))
+
+    def refuse(self, reason: str, *, entity: str | None = None, record_id: str | None = None,
+               field: str | None = None, value=None) -> None:
+        """Record a refused change (it is audited even though nothing was applied)."""
+        self.log(audit.REFUSED, entity=entity, record_id=record_id, field=field, new=value, reason=reason)
+
+    # ---- ids ---------------------------------------------------------------------------------------
+
+    def allocate_ids(self, ent: Entity, n: int = 1, day: str | None = None) -> list[str]:
+        """Return n new ids for ent from the per-day counter, inside this transaction.
+
+        The counter moves in the same transaction as the insert, so a rolled-back insert gives its
+        serial back: committed ids have no gaps, and no two transactions ever get the same one.
+        """
+        from .store import format_id
+
+        day = day or self.now[:10].replace("-", "")
+        c = id_counters.c
+        key = and_(c.prefix == ent.id_prefix, c.day == day)
+        last = self.conn.execute(select(c.last_serial).where(key)).scalar()
+        if last is None:
+            last = 0
+            self.conn.execute(id_counters.insert().values(prefix=ent.id_prefix, day=day, last_serial=n))
+        else:
+            self.conn.execute(id_counters.update().where(key).values(last_serial=last + n))
+        return [format_id(ent.id_prefix, day, last + i) for i in range(1, n + 1)]
+
+    # ---- records -----------------------------------------------------------------------------------
+
+    def get(self, entity_key: str, record_id: str | None) -> dict | None:
+        """The record as this transaction sees it (its own uncommitted changes included)."""
+        if not record_id:
+            return None
+        ent = self.store.entity(entity_key)
+        table = ENTITY_TABLES[ent.key]
+        row = self.conn.execute(select(table).where(table.c[ent.id_field] == record_id)).mappings().first()
+        return None if row is None else self.store._to_record(ent, dict(row))
+
+    def require_record(self, entity_key: str, record_id: str) -> dict:
+        rec = self.get(entity_key, record_id)
+        if rec is None:
+            raise NotFound(tr(f"{self.store.entity(entity_key).zh} {record_id} 不存在", f"{self.store.entity(entity_key).en} {record_id} does not exist"))
+        return rec
+
+    def _owner_record(self, ent: Entity, values: Mapping) -> Mapping:
+        """The customer whose owner/team governs access to a record of ent."""
+        if ent.key == "customer":
+            return values
+        cid = values.get("customer_id")
+        cust = self.get("customer", cid)
+        if cust is None or cust.get("deleted"):
+            raise InvalidInput(tr(f"{ent.zh}: 客户编号 {cid or '(空)'} 不存在", f"{ent.en}: customer {cid or '(empty)'} does not exist"))
+        return cust
+
+    def _validate(self, ent: Entity, values: Mapping):
+        from .validate import validate_record
+
+        return validate_record(dict(values), ent, enums=self.store.enums(), lang=self.store.lang)
+
+    def create(self, entity_key: str, values: Mapping, *, reason: str | None = None) -> dict:
+        """Validate, check and insert a new record; return it as stored (with its new id)."""
+        ent = self.store.entity(entity_key)
+        given = {k: v for k, v in values.items() if k in ent.keys and not ent.get(k).system}
+        for f in ent.editable:
+            if given.get(f.key) in (None, "") and f.default is not None:
+                given[f.key] = f.default
+        if ent.key == "customer":
+            if self.user.role == "rep" and given.get("owner") not in (None, "", self.user.name):
+                raise PermissionDenied(tr(f"销售代表 {self.user.name} 不能新增归属他人（{given['owner']}）的客户", f"sales rep {self.user.name} cannot create a customer owned by {given['owner']}"))
+            given.setdefault("owner", None)
+            given["owner"] = given["owner"] or self.user.name
+            if not given.get("team"):
+                given["team"] = self._team_of(given["owner"])
+        clean, problems = self._validate(ent, given)
+        if problems:
+            raise InvalidInput(f"{ent.label(lang())}: {_problem_text(problems)}")
+        if ent.key == "customer":
+            self._check_user_exists(clean.get("owner"))
+        self.require("create", self._owner_record(ent, clean))
+        record_id = self.allocate_ids(ent)[0]
+        row = self._new_row(ent, clean, record_id)
+        self._insert(ent, [row])
+        record = self.store._to_record(ent, dict(row))
+        self.log(audit.CREATE, entity=ent.key, record_id=record_id, version=1, field="*",
+                 new=_snapshot(record), reason=reason)
+        return record
+
+    def _team_of(self, user_name: str | None) -> str | None:
+        if not user_name:
+            return None
+        try:
+            return self.store.user(user_name).team
+        except NotFound:
+            return None
+
+    def _check_user_exists(self, name: str | None) -> None:
+        if name:
+            self.store.user(name)  # raises NotFound with the fix
+
+    def _new_row(self, ent: Entity, clean: Mapping, record_id: str) -> dict:
+        row = {f.key: clean.get(f.key) for f in ent.stored}
+        row[ent.id_field] = record_id
+        row.update(created_at=self.now, created_by=self.user.name, updated_at=self.now,
+                   updated_by=self.user.name, version=1, deleted=False)
+        if ent.key == "customer":
+            pending = self.store.settings().get("require_approval") and self.user.role == "rep"
+            row["approval_status"] = "pending" if pending else "approved"
+        custom = {f.key: clean.get(f.key) for f in ent.fields if f.custom and clean.get(f.key) is not None}
+        row[CUSTOM_DATA_KEY] = json.dumps(custom, ensure_ascii=False) if custom else None
+        return row
+
+    def _insert(self, ent: Entity, rows: Sequence[dict]) -> None:
+        table = ENTITY_TABLES[ent.key]
+        cols = [c.name for c in table.columns]
+        marks = ", ".join(["?" if self.conn.dialect.paramstyle == "qmark" else "%s"] * len(cols))
+        quoted = ", ".join(f'"{c}"' for c in cols)
+        # tuples straight to the driver: the bulk path (see notes/performance.md)
+        self.conn.exec_driver_sql(f"INSERT INTO {table.name} ({quoted}) VALUES ({marks})",
+                                  [tuple(r.get(c) for c in cols) for r in rows])
+
+    def create_many(self, entity_key: str, rows: Sequence[Mapping], *, validated: bool = False) -> list[str]:
+        """Insert many new records at once (imports); return their ids in order.
+
+        :param validated: rows are already normalised by validate_table (skips a second pass).
+        Raises InvalidInput listing the first problems if any row is invalid: nothing is inserted.
+        """
+        from .validate import validate_table
+
+        ent = self.store.entity(entity_key)
+        prepared = []
+        for values in rows:
+            given = {k: v for k, v in values.items() if k in ent.keys}
+            for f in ent.editable:
+                if given.get(f.key) in (None, "") and f.default is not None:
+                    given[f.key] = f.default
+            if ent.key == "customer":
+                given["owner"] = given.get("owner") or self.user.name
+            prepared.append(given)
+        if not validated:
+            result = validate_table(prepared, ent, enums=self.store.enums(), lang=self.store.lang)
+            if result.problems:
+                raise InvalidInput(f"{ent.label(lang())}: {_problem_text(result.problems)}")
+            prepared = result.rows
+        if ent.key == "customer":
+            teams = {u.name: u.team for u in self.store.users()}
+            for r in prepared:
+                if r.get("owner") not in teams:
+                    raise NotFound(tr(f"用户 {r.get('owner')} 不存在", f"user {r.get('owner')} does not exist"))
+                r["team"] = r.get("team") or teams[r["owner"]]
+        for r in prepared:
+            if self.user.role != "admin":
+                self.require("create", self._owner_record(ent, r))
+        ids = self.allocate_ids(ent, len(prepared))
+        full = [self._new_row(ent, r, rid) for r, rid in zip(prepared, ids)]
+        self._insert(ent, full)
+        for row, rid in zip(full, ids):
+            self.entries.append(audit.Entry(self.now, self.user.name, self.source, audit.CREATE,
+                                            ent.key, rid, 1, "*", None, _snapshot_row(row)))
+        return ids
+
+    def update(self, entity_key: str, record_id: str, changes: Mapping, *, reason: str | None = None,
+               base_version: int | None = None) -> dict:
+        """Apply field changes to a record; return the new version.
+
+        Raises NotFound, PermissionDenied (including a core field changed without a reason),
+        InvalidInput (the change would make the record invalid) or StaleVersion (the record moved
+        past base_version).  An update that changes nothing returns the record untouched.
+        """
+        ent = self.store.entity(entity_key)
+        current = self.require_record(ent.key, record_id)
+        if current.get("deleted"):
+            raise InvalidInput(tr(f"{ent.zh} {record_id} 已删除；先恢复 (crmsync customer restore)", f"{ent.en} {record_id} is deleted; restore it first (crmsync customer restore)"))
+        if base_version is not None and current["version"] != base_version:
+            raise StaleVersion(tr(f"{ent.zh} {record_id} 已被他人修改（版本 {current['version']}，你基于 {base_version}）", f"{ent.en} {record_id} was changed by someone else (version {current['version']}, yours is based on {base_version})"))
+        unknown = [k for k in changes if k not in ent.keys or ent.get(k).system]
+        if unknown:
+            raise InvalidInput(tr(f"{ent.zh}: 不能修改字段 {', '.join(unknown)}", f"{ent.en}: cannot change {', '.join(unknown)}"))
+        merged = {k: current.get(k) for k in ent.keys if not ent.get(k).system}
+        merged.update(changes)
+        clean, problems = self._validate(ent, merged)
+        before = {(p.field, p.code) for p in self._validate(ent, {k: current.get(k) for k in merged})[1]}
+        new_problems = [p for p in problems if (p.field, p.code) not in before]
+        if new_problems:
+            raise InvalidInput(f"{ent.label(lang())} {record_id}: {_problem_text(new_problems)}")
+        diff = {k: clean.get(k) for k in changes if clean.get(k) != current.get(k)}
+        if not diff:
+            return current
+        self.require("edit", self._owner_record(ent, current))
+        if "owner" in diff:
+            self.require("assign", self._owner_record(ent, current))
+            self._check_user_exists(diff["owner"])
+        core = [ent.get(k).label(self.store.lang) for k in diff if ent.get(k).core]
+        if core and not (reason or "").strip():
+            raise PermissionDenied(tr(f"修改核心字段（{', '.join(core)}）需要填写变更原因", f"changing a core field ({', '.join(core)}) needs a reason (--reason)"))
+        return self._write_changes(ent, current, diff, reason)
+
+    def _write_changes(self, ent: Entity, current: dict, diff: Mapping, reason: str | None) -> dict:
+        table = ENTITY_TABLES[ent.key]
+        version = current["version"] + 1
+        values = {k: v for k, v in diff.items() if not ent.get(k).custom}
+        custom_keys = [k for k in diff if ent.get(k).custom]
+        if custom_keys:
+            custom = {f.key: current.get(f.key) for f in ent.fields if f.custom}
+            custom.update({k: diff[k] for k in custom_keys})
+            values[CUSTOM_DATA_KEY] = json.dumps({k: v for k, v in custom.items() if v is not None},
+                                                 ensure_ascii=False)
+        values.update(version=version, updated_at=self.now, updated_by=self.user.name)
+        result = self.conn.execute(table.update().where(and_(
+            table.c[ent.id_field] == current[ent.id_field], table.c.version == current["version"]))
+            .values(**values))
+        if result.rowcount != 1:
+            raise StaleVersion(tr(f"{ent.zh} {current[ent.id_field]} 刚被他人修改，请重新同步", f"{ent.en} {current[ent.id_field]} was just changed by someone else; sync again"))
+        for k, v in diff.items():
+            action = {"deleted": audit.DELETE if v else audit.RESTORE}.get(k, audit.UPDATE)
+            self.log(action, entity=ent.key, record_id=current[ent.id_field], version=version,
+                     field=k, old=current.get(k), new=v, reason=reason)
+        # the next read in this transaction must see the new version
+        return {**current, **diff, "version": version, "updated_at": self.now, "updated_by": self.user.name}
+
+    def delete(self, entity_key: str, record_id: str, *, reason: str | None = None) -> dict:
+        """Soft-delete a record (restorable); raises PermissionDenied for roles that may not."""
+        ent = self.store.entity(entity_key)
+        current = self.require_record(ent.key, record_id)
+        if current.get("deleted"):
+            return current
+        self.require("delete", self._owner_record(ent, current))
+        return self._write_changes(ent, current, {"deleted": True}, reason)
+
+    def restore(self, entity_key: str, record_id: str, *, reason: str | None = None) -> dict:
+        ent = self.store.entity(entity_key)
+        current = self.require_record(ent.key, record_id)
+        if not current.get("deleted"):
+            return current
+        self.require("restore", self._owner_record(ent, current))
+        return self._write_changes(ent, current, {"deleted": False}, reason)
+
+
+def _snapshot(record: Mapping) -> dict:
+    """The first version as kept in the audit log: every non-empty value."""
+    return {k: v for k, v in record.items() if v is not None}
+
+
+def _snapshot_row(row: Mapping) -> dict:
+    snap = {k: v for k, v in row.items() if v is not None and k != CUSTOM_DATA_KEY}
+    if row.get(CUSTOM_DATA_KEY):
+        snap.update(json.loads(row[CUSTOM_DATA_KEY]))
+    return snap
