@@ -24,7 +24,7 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 
 #: The value types a field can have.  Each has a normaliser in validate.py.
@@ -92,24 +92,39 @@ class Entity:
         return self.en if lang == "en" else self.zh
 
     def get(self, key: str) -> Field:
-        for f in self.fields:
-            if f.key == key:
-                return f
-        raise KeyError(key)
+        """The field with this key; raises KeyError."""
+        return self.by_key[key]
 
-    @property
+    @cached_property
+    def by_key(self) -> dict[str, Field]:
+        return {f.key: f for f in self.fields}
+
+    @cached_property
     def keys(self) -> tuple[str, ...]:
         return tuple(f.key for f in self.fields)
 
-    @property
+    @cached_property
     def editable(self) -> tuple[Field, ...]:
         """Fields a person types (everything but the store's own)."""
         return tuple(f for f in self.fields if not f.system)
 
-    @property
+    @cached_property
     def stored(self) -> tuple[Field, ...]:
         """Fields that are columns of the store table (custom fields live in custom_data)."""
         return tuple(f for f in self.fields if not f.custom)
+
+    @cached_property
+    def stored_keys(self) -> tuple[str, ...]:
+        return tuple(f.key for f in self.stored)
+
+    @cached_property
+    def custom_keys(self) -> tuple[str, ...]:
+        return tuple(f.key for f in self.fields if f.custom)
+
+    @cached_property
+    def defaults(self) -> tuple[tuple[str, object], ...]:
+        """(key, default) of the fields a new record gets a value for when none is given."""
+        return tuple((f.key, f.default) for f in self.fields if f.default is not None and not f.system)
 
     def with_custom(self, custom: tuple[Field, ...]) -> "Entity":
         """This entity with admin-defined fields appended (see custom_field)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -33,8 +34,14 @@ from .tables import (ENTITY_TABLES, custom_fields, enums as enums_table, id_coun
 META_KEYS = ("created_at", "created_by", "updated_at", "updated_by", "version", "deleted")
 
 
+@cache
+def _default_settings_text() -> str:
+    return resources.files("crmsync.data").joinpath("settings.json").read_text("utf-8")
+
+
 def default_settings() -> dict:
-    return json.loads(resources.files("crmsync.data").joinpath("settings.json").read_text("utf-8"))
+    return json.loads(_default_settings_text())
+
 
 
 def format_id(prefix: str, day: str, serial: int) -> str:
@@ -325,7 +332,8 @@ class Store:
         with self._writer.begin() as conn:
             tx = Tx(self, conn, actor, source)
             yield tx
-            audit.append(conn, tx.entries)
+            with bulk_gc():
+                audit.append(conn, tx.entries)
 
     def create(self, entity_key: str, values: Mapping, *, user: str = "admin", source: str = "cli",
                reason: str | None = None) -> dict:
@@ -356,4 +364,4 @@ class Store:
 
 
 # The transaction object lives in its own module to keep this one readable.
-from .tx import Tx  # noqa: E402  (Tx needs Store's helpers above)
+from .tx import Tx, bulk_gc  # noqa: E402  (Tx needs Store's helpers above)

@@ -45,10 +45,16 @@ def _entity_table(ent: Entity) -> Table:
     cols = [column_for(ent, f) for f in ent.stored]
     cols.append(Column(CUSTOM_DATA_KEY, Text))
     table = Table(ent.table, metadata, *cols)
+    # Only the look-ups the product makes on every call: children by customer, a user's customers
+    # and their due follow-ups (reminders), a team's customers.  Every index costs on bulk inserts.
     for f in ent.stored:
-        if f.type in ("ref", "user") or f.key in ("status", "updated_at", "next_follow_up", "next_time",
-                                                  "credit_code", "mobile", "deal_date"):
+        if f.type == "ref":
             Index(f"ix_{ent.table}_{f.key}", table.c[f.key])
+    if ent.key == "customer":
+        Index("ix_customers_owner_next", table.c.owner, table.c.next_follow_up)
+        Index("ix_customers_team", table.c.team)
+    if ent.key == "followup":
+        Index("ix_followups_user_next", table.c.user, table.c.next_time)
     return table
 
 
