@@ -5,14 +5,15 @@ new values and the reason.  The log is also the store's history: a record's crea
 full first version, and each later field change is one entry, so any past version can be rebuilt by
 replaying (see replay_version).
 
-Hash of an entry = sha256 of the previous hash and the entry's parts (see entry_hash).  Changing, removing or
+Hash of an entry = sha256 of the JSON array of the previous hash and the entry's parts (entry_hash).  Changing, removing or
 reordering an entry breaks the chain from that point, and verify() names the first broken entry.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+
+import orjson
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -36,39 +37,30 @@ def entry(at, user, source, action, entity=None, record_id=None, version=None, f
             dump_value(new_value), reason)
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)  # built once: hot path
+# orjson: compact UTF-8 JSON in C, several times the stdlib encoder on a 40-field snapshot (the
+# bulk-import hot path).  Dates and other objects go through str() as before, so text stays
+# '2024-05-21 10:00:00' and not ISO-with-T.
+_DUMP_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
 
 
 def dump_value(value) -> str | None:
     """JSON text of a value as stored in the audit log (None stays NULL)."""
     if value is None:
         return None
-    return _ENCODER.encode(value)
-
-
-def _text(value) -> str:
-    """A free-text part of an entry, with the separators the hash uses taken out."""
-    if value is None:
-        return "\x00"
-    value = str(value)
-    return value.replace("\x1f", " ").replace("\x00", " ") if ("\x1f" in value or "\x00" in value) else value
+    return orjson.dumps(value, default=str, option=_DUMP_OPTIONS).decode()
 
 
 def load_value(text: str | None):
-    return None if text is None else json.loads(text)
+    return None if text is None else orjson.loads(text)
 
 
 def entry_hash(prev_hash: str, seq: int, e: Entry) -> str:
     """Return the hash of one entry given the previous link.
 
-    Parts are joined by a unit separator no part can contain (values are JSON, which escapes
-    control characters; free text is cleaned by _text): unambiguous, and cheap on the bulk path.
+    The hashed text is the JSON array [prev_hash, seq, *entry]: JSON quotes and escapes every part,
+    so no two different entries share a text, whatever characters their free text holds.
     """
-    at, user, source, action, entity, record_id, version, field, old, new, reason = e
-    canonical = "\x1f".join((prev_hash, str(seq), at, _text(user), _text(source), action, _text(entity),
-                             _text(record_id), _text(version), _text(field), _text(old), _text(new),
-                             _text(reason)))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(orjson.dumps((prev_hash, seq, *e), default=str)).hexdigest()
 
 
 COLUMNS = ("seq", "at", "user", "source", "action", "entity", "record_id", "version", "field",
