@@ -26,6 +26,7 @@ import pydantic
 from pydantic import PlainValidator, ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
 
+from . import clock
 from .enums import Enums
 from .normalise import (FAST_PATHS, _BAD_RE, default_enums, field_checker, normalise_value,
                         resolve_field)
@@ -213,7 +214,7 @@ Found = Iterable[tuple[int, str, str, object, dict]]
 def _lost_reason(col: Column, skip: Skip, today: str) -> Found:
     s_skip, r_skip = skip("status"), skip("lost_reason")
     for i, (status, reason) in enumerate(zip(col("status"), col("lost_reason"))):
-        if status == "lost" and reason is None and i not in s_skip and i not in r_skip:
+        if i not in s_skip and i not in r_skip and reason is None and status == "lost":
             yield i, "lost_reason", "lost_reason_required", None, {"other": "status", "other_value": status}
 
 
@@ -283,7 +284,7 @@ def _cross(ent: Entity, cols: dict[str, list], skips: dict[str, set], n: int, to
 def _today(today: date | None) -> str:
     if isinstance(today, datetime):
         today = today.date()
-    return (today or date.today()).isoformat()
+    return (today or clock.today()).isoformat()
 
 
 def _entity(entity: Entity | str) -> Entity:
