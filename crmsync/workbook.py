@@ -18,9 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InvalidFile, InvalidInput, NotFound
-from .i18n import lang as current_lang
-from .xlsx_safety import DEFAULT_LIMITS, Limits, Package, check_package, message, open_package
+from .errors import InvalidFile, InvalidInput
+from .xlsx_safety import DEFAULT_LIMITS, Limits, Package, check_package, message, open_package, say
 from .xlsx_write import replace_sheet_rows, update_cells, write_key_values
 
 __all__ = [
@@ -65,45 +64,48 @@ def read_sheet(path: str | Path, sheet: str, *, header_row: int | None = None,
                limits: Limits = DEFAULT_LIMITS, lang: str | None = None) -> SheetData:
     """Return the rows of one worksheet under its header row.
 
-    :param header_row: the 1-based row holding the header; None means the first non-empty row.
-    Raises InvalidFile if the file fails the safety check, NotFound if there is no such sheet.
+    :param header_row: the 1-based row holding the header (say 3, under a title and a blank row);
+        None means the first non-empty row.
+    Raises InvalidFile if the file fails the safety check, NotFound if there is no such sheet,
+    InvalidInput for a header_row below 1 or a sheet that is not a worksheet.
 
         data = read_sheet("客户.xlsx", "客户")
         for number, row in zip(data.row_numbers, data.rows): ...
     """
+    if header_row is not None and header_row < 1:
+        raise InvalidInput(say(lang, f"表头行号必须从 1 开始，收到 {header_row}",
+                               f"the header row is 1-based; got {header_row}"))
     with open_package(path, limits, lang=lang, errors_of=sheet) as pkg:
         grid = read_grid(pkg, sheet)
-    if header_row is not None and header_row < 1:
-        raise InvalidInput(_tr(lang, f"表头行号必须从 1 开始，收到 {header_row}",
-                               f"the header row is 1-based; got {header_row}"))
-    name = pkg.sheet(sheet).name
+        name = pkg.sheet(sheet).name
     if header_row is None:
-        header_row = next((i + 1 for i, row in enumerate(grid) if any(v is not None for v in row)), 0)
+        header_row = next((i + 1 for i, row in enumerate(grid) if row.count(None) != len(row)), 0)
     if header_row == 0 or header_row > len(grid):
-        return SheetData(name, [], header_row=0 if header_row == 0 else header_row)
+        return SheetData(name, [], header_row=header_row)
     width = _used_width(grid, header_row - 1)
     header = [_header_text(v) for v in grid[header_row - 1][:width]]
+    header += [""] * (width - len(header))
     rows, numbers = [], []
     for i in range(header_row, len(grid)):
         row = grid[i]
-        if any(v is not None for v in row):
-            rows.append(row[:width] if len(row) >= width else row + [None] * (width - len(row)))
-            numbers.append(i + 1)
+        if row.count(None) == len(row):
+            continue
+        if len(row) != width:
+            row = row[:width] if len(row) > width else row + [None] * (width - len(row))
+        rows.append(row)
+        numbers.append(i + 1)
     return SheetData(name, header, rows, numbers, header_row)
 
 
 def read_grid(pkg: Package, sheet: str) -> list[list[object]]:
-    """Return every row of a sheet from A1 (a checked Package), empty cells as None, errors as text."""
+    """Return every row of a sheet from A1 (a checked Package), empty cells as None, errors as text.
+
+    Raises NotFound (no such sheet), InvalidInput (not a worksheet), InvalidFile (the file changed
+    since the check, or calamine cannot read it).
+    """
     from python_calamine import CalamineError, CalamineWorkbook
 
-    found = pkg.sheet(sheet)
-    if found is None:
-        raise NotFound(_tr(pkg.lang, f"“{pkg.name}”中没有工作表“{sheet}”；现有：{'、'.join(s.name for s in pkg.sheets)}",
-                           f'"{pkg.name}" has no sheet {sheet!r}; it has: '
-                           + ", ".join(s.name for s in pkg.sheets)))
-    if found.kind != "worksheet":
-        raise InvalidInput(_tr(pkg.lang, f"“{pkg.name}”中的“{found.name}”不是普通工作表（{found.kind}）",
-                               f'{found.name!r} in "{pkg.name}" is not a worksheet ({found.kind})'))
+    found = pkg.worksheet(sheet)
     pkg.fp.seek(0)
     try:
         # From the file object the check read: a file swapped on disk since is not what we read.
@@ -112,18 +114,28 @@ def read_grid(pkg: Package, sheet: str) -> list[list[object]]:
             grid = book.get_sheet_by_name(found.name).to_python(skip_empty_area=False)
         finally:
             book.close()
-    except CalamineError as e:
-        raise InvalidFile(message("corrupt", pkg.name, pkg.lang, detail=str(e).splitlines()[0][:200])) from None
-    for row in grid:
-        for j, v in enumerate(row):
-            if v == "":
-                row[j] = None
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # CalamineError, and a Rust panic (pyo3's PanicException is a BaseException)
+        if not isinstance(e, (CalamineError, Exception)) and type(e).__name__ != "PanicException":
+            raise
+        raise InvalidFile(message("corrupt", pkg.name, pkg.lang, detail=_first_line(e))) from None
+    if pkg.changed_on_disk():  # written to in place while it was read: what we have may be a mix
+        raise pkg.refuse("changed")
     scan = pkg.scans.get(found.part)
     for r, c, text in scan.errors if scan else ():
         # calamine gives an error cell as "": put back its text so validation can report it.
-        if r <= len(grid) and c <= len(grid[r - 1]) and grid[r - 1][c - 1] is None:
+        if r <= len(grid) and c <= len(grid[r - 1]) and grid[r - 1][c - 1] == "":
             grid[r - 1][c - 1] = text
+    for i, row in enumerate(grid):
+        if "" in row:
+            grid[i] = [None if v == "" else v for v in row]
     return grid
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return (lines[0] if lines else type(e).__name__)[:200]
 
 
 def _used_width(grid: list[list[object]], header_index: int) -> int:
@@ -140,7 +152,3 @@ def _header_text(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()
-
-
-def _tr(lang: str | None, zh: str, en: str) -> str:
-    return en if (lang or current_lang()) == "en" else zh
