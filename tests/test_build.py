@@ -257,31 +257,42 @@ def test_udf_wrappers_cover_every_udf(vba):
 
 
 def test_udf_signatures_are_as_declared():
-    _, infos = udf_wrappers()
+    source, infos = udf_wrappers()
     sigs = {sig for sig, _ in infos}
     assert sigs == {"CRM_LOOKUP(id, field)", "CRM_VALID(value, kind)", "CRM_NORMALIZE(value, kind)",
                     "CRM_HISTORY(id, field)", "CRM_DUPES(name, phone)", "CRM_NEXT_FOLLOWUP(id)",
                     "CRM_COUNT(field, value)"}
+    assert re.search(r"^Function CRM_HISTORY\(id, Optional field\)", source, re.M)  # field may be left out
     for _, doc in infos:
         assert re.search(r"[\u4e00-\u9fff]", doc) and re.search(r"[A-Za-z]{4}", doc), doc
 
 
-def test_store_backed_udfs_say_not_available_yet():
+def test_store_backed_udfs_say_when_no_store_is_configured(monkeypatch):
+    import crmsync.lookup as lookup
     import crmsync.udfs as udfs
 
-    assert udfs.CRM_LOOKUP("C202405210001", "customer_name") == udfs.NOT_AVAILABLE
-    history = udfs.CRM_HISTORY("C202405210001", "status")
-    assert isinstance(history, list) and all(isinstance(row, list) for row in history)
+    monkeypatch.delenv("CRMSYNC_STORE", raising=False)
+    lookup.close_all()  # settings are kept for a few seconds: read them afresh, and after
+    try:
+        text = udfs.CRM_LOOKUP("C202405210001", "customer_name")
+        assert text.startswith("未配置中心库") and "CRMSYNC_STORE" in text
+        assert udfs.CRM_HISTORY("C202405210001", "status") == [[text]]  # rows, even for a message
+        for answer in (udfs.CRM_DUPES("上海示例科技有限公司", "13812345678"),
+                       udfs.CRM_NEXT_FOLLOWUP("C202405210001"), udfs.CRM_COUNT("status", "潜在客户")):
+            assert answer == text
+    finally:
+        lookup.close_all()
 
 
 def test_validation_udfs_take_values_as_excel_passes_them():
     import crmsync.udfs as udfs
 
-    assert udfs.CRM_VALID(13812345678.0, "mobile") is True  # Excel passes numbers as floats
+    assert udfs.CRM_VALID(13812345678.0, "mobile") == ""  # Excel passes numbers as floats
     assert "1381234567" in udfs.CRM_VALID("1381234567", "mobile")
-    assert udfs.CRM_VALID(None, "mobile") is True  # an empty cell is not a problem here
+    assert udfs.CRM_VALID(None, "mobile") == ""  # an empty cell is valid
     assert udfs.CRM_NORMALIZE("+86 138-1234-5678", "mobile") == "13812345678"
-    assert "unknown kind" in udfs.CRM_VALID("x", "no_such_kind")
+    assert udfs.CRM_NORMALIZE(13812345678.0, "手机号") == "13812345678"
+    assert udfs.CRM_VALID("x", "no_such_kind").startswith("未知的类型“no_such_kind”")
 
 
 def test_no_paid_xlwings_part_is_needed(tmp_path):
