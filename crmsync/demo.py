@@ -145,6 +145,9 @@ def create_demo(directory: Path, customers: int = 300, lang: str = "zh", console
                     _demo_children(tx, rng, c, now, counts)
                     progress.advance(task)
             _demo_history(store, rng, rows)
+        from .copies import fill_workbook
+
+        fill_workbook(store, workbook, "admin", lang)  # the admin's copy: open it and the data is there
     return tr(
         f"演示数据已生成：{counts['customer']} 个客户，{counts['contact']} 个联系人，{counts['followup']} 条跟进，"
         f"{counts['service']} 条服务记录，{counts['deal']} 笔交易\n存储：{store_path}\n工作簿：{workbook}\n"

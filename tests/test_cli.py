@@ -125,6 +125,25 @@ def test_demo_creates_realistic_data_with_history(tmp_path):
     assert "已有数据" in again
 
 
+def test_demo_workbook_opens_with_the_data_in_it(tmp_path):
+    from crmsync.store import Store
+    from crmsync.workbook import read_sheet
+
+    run("demo", tmp_path / "d", "--customers", "25")
+    book = tmp_path / "d" / "crm_workbook.xlsm"
+    customers = read_sheet(book, "客户")
+    with Store(tmp_path / "d" / "crm.db") as s:
+        stored = {c["customer_id"]: c for c in s.list("customer")}
+        assert len(customers.rows) == len(stored) == 25
+        name, status, version = (customers.header.index(h) for h in ("客户名称", "客户状态", "同步版本"))
+        for row in customers.rows:
+            rec = stored[row[0]]
+            assert row[name] == rec["customer_name"]
+            assert row[status] in ("潜在客户", "意向客户", "成交客户", "流失客户")  # labels, as typed
+            assert row[version] == rec["version"]
+        assert len(read_sheet(book, "跟进记录").rows) == s.count("followup")
+
+
 def test_every_command_has_help_with_an_example():
     import typer.main
 
