@@ -80,8 +80,17 @@ def read_sheet(path: str | Path, sheet: str, *, header_row: int | None = None,
         name = pkg.sheet(sheet).name
     if header_row is None:
         header_row = next((i + 1 for i, row in enumerate(grid) if row.count(None) != len(row)), 0)
-    if header_row == 0 or header_row > len(grid):
-        return SheetData(name, [], header_row=header_row)
+    header, rows, numbers = rows_under(grid, header_row)
+    return SheetData(name, header, rows, numbers, header_row)
+
+
+def rows_under(grid: list[list[object]], header_row: int) -> tuple[list[str], list[list[object]], list[int]]:
+    """Return (header, rows, Excel row numbers) of a grid under its 1-based header row.
+
+    Entirely empty rows are left out; every row has ``len(header)`` values (the used width).
+    """
+    if header_row < 1 or header_row > len(grid):
+        return [], [], []
     width = _used_width(grid, header_row - 1)
     header = [_header_text(v) for v in grid[header_row - 1][:width]]
     header += [""] * (width - len(header))
@@ -94,7 +103,7 @@ def read_sheet(path: str | Path, sheet: str, *, header_row: int | None = None,
             row = row[:width] if len(row) > width else row + [None] * (width - len(row))
         rows.append(row)
         numbers.append(i + 1)
-    return SheetData(name, header, rows, numbers, header_row)
+    return header, rows, numbers
 
 
 def read_grid(pkg: Package, sheet: str) -> list[list[object]]:

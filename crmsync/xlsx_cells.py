@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -145,10 +145,13 @@ def text_cell_xml(ref: str, sattr: str, value: str, lang, row: int, col: int) ->
 
 
 def write_rows(spool: Spool, rows: Sequence[Sequence[object]], start_row: int, template: Template,
-               styles: Styles, date1904: bool, lang, prefix: bytes = b"") -> None:
+               styles: Styles, date1904: bool, lang, prefix: bytes = b"",
+               styled: Mapping[tuple[int, int], Callable[[int, int], int]] | None = None) -> None:
     """Stream rows as ``<row>`` elements into spool (the hot path: plain str/float/int inline).
 
     :param prefix: the namespace prefix of a sheet written as ``<x:row>`` (b"x:"), else b"".
+    :param styled: (index in rows from 0, column from 1) → a function of (the cell's style, its
+        column's style) giving the style that cell takes instead (a link, a marked cell).
     """
     from .xlsx_sheet import with_prefix
 
@@ -158,11 +161,28 @@ def write_rows(spool: Spool, rows: Sequence[Sequence[object]], start_row: int, t
     sattr = [f' s="{s}"' if s else "" for s in style]
     empty = [template.empty_attr(c + 1) for c in range(width)]
     special, limit = _SPECIAL.search, EXCEL_MAX_CHARS
+    styled_rows: dict[int, int] = {}  # row index → its last styled column
+    for i, c in styled or ():
+        styled_rows[i] = max(styled_rows.get(i, 0), c)
     batch: list[str] = []
     for i, values in enumerate(rows):
         r = start_row + i
         rs = str(r)
         batch.append(f'<row r="{rs}">')
+        if i in styled_rows:
+            cols = max(len(values), styled_rows[i])
+            for j in range(cols):
+                v = values[j] if j < len(values) else None
+                s = style[j] if j < width else template.style(j + 1)
+                op = styled.get((i, j + 1))
+                if op is not None:
+                    s = op(s, template.col.get(j + 1, 0))
+                xml = cell_xml(f"{col_letters(j + 1)}{rs}", v, s, styles, date1904, lang, r, j + 1)
+                if not xml and j < width and empty[j] and op is None:
+                    xml = f'<c r="{letters[j]}{rs}"{empty[j]}/>'
+                batch.append(xml)
+            batch.append("</row>")
+            continue
         for j, v in enumerate(values):
             t = type(v)
             if t is str and v and len(v) <= limit and not special(v):

@@ -265,10 +265,11 @@ def check_package(path: str | Path, limits: Limits = DEFAULT_LIMITS, *, lang: st
 
 
 def open_package(path: str | Path, limits: Limits = DEFAULT_LIMITS, *, lang: str | None = None,
-                 errors_of: str | None = None) -> Package:
+                 errors_of: str | bool | None = None) -> Package:
     """Return the checked, opened Package of a workbook file; raise InvalidFile if it fails the check.
 
-    :param errors_of: a sheet name whose error cells (#N/A, #REF!…) the scan should collect.
+    :param errors_of: a sheet name whose error cells (#N/A, #REF!…) the scan should collect, or
+        True for every sheet's.
     """
     path = Path(path)
     name = path.name
@@ -293,7 +294,7 @@ def open_package(path: str | Path, limits: Limits = DEFAULT_LIMITS, *, lang: str
     return pkg
 
 
-def _check(pkg: Package, errors_of: str | None) -> None:
+def _check(pkg: Package, errors_of: str | bool | None) -> None:
     limits, fp = pkg.limits, pkg.fp
     pkg._deadline = time.monotonic() + limits.max_seconds
     st = pkg.stat = os.fstat(fp.fileno())
@@ -428,7 +429,7 @@ def _check_directory(pkg: Package) -> None:
 _SHEET_TYPES = ("worksheet", "chartsheet", "dialogsheet", "xlMacrosheet", "xlIntlMacrosheet")
 
 
-def _check_parts(pkg: Package, errors_of: str | None) -> None:
+def _check_parts(pkg: Package, errors_of: str | bool | None) -> None:
     """Scan every XML part, then read the workbook's sheet list from the scanned parts."""
     root_rels = [r for r in pkg.rels("") if r[1].endswith("/officeDocument")] if pkg.info("_rels/.rels") else []
     if root_rels:
@@ -468,9 +469,11 @@ def _check_parts(pkg: Package, errors_of: str | None) -> None:
         if el.tag.rsplit("}", 1)[-1] == "workbookPr":
             pkg.date1904 = el.get("date1904", "").lower() in ("1", "true")
     sheet_parts = {s.part: s for s in pkg.sheets}
-    want_errors = None
-    if errors_of is not None and (s := pkg.sheet(errors_of)):
-        want_errors = s.part
+    want_errors: set[str] = set()
+    if errors_of is True:
+        want_errors = set(sheet_parts)
+    elif isinstance(errors_of, str) and (s := pkg.sheet(errors_of)):
+        want_errors = {s.part}
     for info in pkg.entries:
         lower = info.filename.casefold()
         sheet = sheet_parts.get(info.filename)
@@ -481,7 +484,7 @@ def _check_parts(pkg: Package, errors_of: str | None) -> None:
             continue
         label = sheet.name if sheet else info.filename
         if is_sheet and not lower.endswith(".rels"):
-            pkg.scans[info.filename] = scan_sheet(pkg, info, label, info.filename == want_errors)
+            pkg.scans[info.filename] = scan_sheet(pkg, info, label, info.filename in want_errors)
         elif is_sst:
             scan_shared_strings(pkg, info)
         else:

@@ -168,6 +168,7 @@ class OldSheet:
     head: bytes
     prefix = b""
     kept: list[bytes]
+    kept_numbers: list[int]
     tail: bytes
     kept_width = 0
     kept_last = 0
@@ -182,9 +183,11 @@ class OldSheet:
         self.head = stream.head()
         self.prefix = stream.prefix
         self.kept = []
+        self.kept_numbers = []
         for number, el in stream.rows():
             if number < start_row:
                 self.kept.append(el)
+                self.kept_numbers.append(number)
                 self.kept_last = number
                 cells = row_cells(el)
                 if cells:

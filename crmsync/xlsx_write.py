@@ -23,19 +23,19 @@ This module holds the three public functions.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from .errors import InvalidInput
 from .xlsx_cells import write_rows
 from .xlsx_limits import say
-from .xlsx_safety import DEFAULT_LIMITS, Limits, Package, open_package
+from .xlsx_safety import DEFAULT_LIMITS, Limits, Package, Sheet, open_package
 from .xlsx_sheet import (OldSheet, SheetStream, column_styles, drop_calc_chain, edit_row, extend_tail,
                          resize_tables, set_dimension)
 from .xlsx_styles import Styles
 from .xlsx_zip import Spool, write_package
 
-__all__ = ["replace_sheet_rows", "update_cells", "write_key_values"]
+__all__ = ["replace_sheet_rows", "rows_part", "update_cells", "write_key_values"]
 
 
 def replace_sheet_rows(path: str | Path, sheet: str, rows: Sequence[Sequence[object]], *, start_row: int = 2,
@@ -58,30 +58,53 @@ def replace_sheet_rows(path: str | Path, sheet: str, rows: Sequence[Sequence[obj
     if start_row < 1:
         raise InvalidInput(say(lang, f"起始行必须从 1 开始，收到 {start_row}", f"start_row is 1-based; got {start_row}"))
     target = Path(out) if out is not None else Path(path)
+    check_size(rows, start_row, limits, lang)
+    with open_package(path, limits, lang=lang) as pkg:
+        sh = pkg.worksheet(sheet)
+        styles = Styles(pkg)
+        with Spool() as spool:
+            tables, removed = rows_part(pkg, sh, rows, start_row, styles, spool, lang)
+            changes: dict[str, bytes | Spool] = {sh.part: spool.finish(), **tables}
+            if styles.changed:
+                changes[pkg.styles] = styles.to_bytes()
+            drop = drop_calc_chain(pkg, changes) if removed else set()
+            write_package(pkg, target, changes, drop)
+    return len(rows)
+
+
+def check_size(rows: Sequence[Sequence[object]], start_row: int, limits: Limits, lang: str | None) -> None:
+    """Raise InvalidInput when rows from start_row would not fit the limits (or Excel's grid)."""
     width = max((len(r) for r in rows), default=0)
     new_last = start_row - 1 + len(rows)
     if new_last > min(limits.max_rows, 1_048_576) or width > min(limits.max_cols, 16_384):
         raise InvalidInput(say(lang, f"{len(rows)} 行 × {width} 列超过上限（{limits.max_rows} 行 / {limits.max_cols} 列）",
                                f"{len(rows)} rows × {width} columns is over the limit "
                                f"({limits.max_rows} rows / {limits.max_cols} columns)"))
-    with open_package(path, limits, lang=lang) as pkg:
-        sh = pkg.worksheet(sheet)
-        styles = Styles(pkg)
-        old = OldSheet.read(pkg, sh, start_row)
-        with Spool() as spool:
-            spool.write(set_dimension(old.head, max(width, old.kept_width, 1), max(new_last, old.kept_last, 1)))
-            for el in old.kept:
-                spool.write(el)
-            write_rows(spool, rows, start_row, old.template(styles), styles, pkg.date1904, lang, old.prefix)
-            old_end = max(old.last_row, start_row)
-            spool.write(extend_tail(old.tail, start_row, old_end, max(new_last, start_row)))
-            changes: dict[str, bytes | Spool] = {sh.part: spool.finish()}
-            changes.update(resize_tables(pkg, sh, start_row, new_last, lang))
-            if styles.changed:
-                changes[pkg.styles] = styles.to_bytes()
-            drop = drop_calc_chain(pkg, changes) if old.removed_formulas else set()
-            write_package(pkg, target, changes, drop)
-    return len(rows)
+
+
+def rows_part(pkg: Package, sh: Sheet, rows: Sequence[Sequence[object]], start_row: int, styles: Styles,
+              spool: Spool, lang: str | None, *,
+              kept: Callable[[int, bytes, bytes], bytes] | None = None,
+              styled: Mapping[tuple[int, int], Callable[[int, int], int]] | None = None,
+              tail: Callable[[bytes, bytes], bytes] | None = None) -> tuple[dict[str, bytes], bool]:
+    """Write worksheet sh with its rows from start_row replaced by rows into spool (not finished).
+
+    Return (the sheet's tables whose range changes → new bytes, whether formulas were removed).
+    :param kept: edits a kept row (above start_row): (number, element, prefix) → element.
+    :param styled: cells of rows taking another style (see ``write_rows``).
+    :param tail: edits the part's tail from ``</sheetData>``: (tail, prefix) → tail.
+    """
+    width = max((len(r) for r in rows), default=0)
+    new_last = start_row - 1 + len(rows)
+    old = OldSheet.read(pkg, sh, start_row)
+    spool.write(set_dimension(old.head, max(width, old.kept_width, 1), max(new_last, old.kept_last, 1)))
+    for number, el in zip(old.kept_numbers, old.kept):
+        spool.write(kept(number, el, old.prefix) if kept else el)
+    write_rows(spool, rows, start_row, old.template(styles), styles, pkg.date1904, lang, old.prefix, styled)
+    old_end = max(old.last_row, start_row)
+    rest = extend_tail(old.tail, start_row, old_end, max(new_last, start_row))
+    spool.write(tail(rest, old.prefix) if tail else rest)
+    return resize_tables(pkg, sh, start_row, new_last, lang), old.removed_formulas
 
 
 def update_cells(path: str | Path, sheet: str, cells: Mapping[tuple[int, int], object], *,

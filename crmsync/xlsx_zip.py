@@ -10,9 +10,11 @@ target is untouched and no temporary file is left.
 from __future__ import annotations
 
 import os
+import queue
 import stat
 import struct
 import tempfile
+import threading
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
@@ -26,12 +28,24 @@ _LEVEL = 1  # deflate level for new parts: sheet XML is repetitive, level 1 is ~
 
 
 class Spool:
-    """A new part, deflated as it is written into a temporary file (closed on exit when used with ``with``)."""
+    """A new part, deflated as it is written into a temporary file (closed on exit when used with ``with``).
+
+    Small writes are gathered; once 8 MB are waiting, deflating (and the CRC and the file
+    write) moves to a worker thread — zlib lets go of the GIL — so a large part is compressed
+    while the caller goes on producing it.  ``finish`` waits for the worker and re-raises its error.
+    """
+
+    _BATCH = 8 << 20
 
     def __init__(self):
         self.file = tempfile.TemporaryFile()
         self._z = zlib.compressobj(_LEVEL, zlib.DEFLATED, -15)
         self.crc = self.size = self.compressed = 0
+        self._pending: list = []
+        self._pending_size = 0
+        self._queue: queue.Queue | None = None
+        self._worker: threading.Thread | None = None
+        self._error: BaseException | None = None
 
     def __enter__(self) -> Spool:
         return self
@@ -39,14 +53,56 @@ class Spool:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def write(self, data: bytes) -> None:
+    def write(self, data) -> None:
+        """Add bytes (or a memoryview, kept alive until deflated) to the part."""
+        if not data:
+            return
+        self._pending.append(data)
+        self._pending_size += len(data)
+        if self._pending_size >= self._BATCH:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        batch, self._pending, self._pending_size = self._pending, [], 0
+        if self._queue is None:
+            self._queue = queue.Queue(maxsize=3)
+            self._worker = threading.Thread(target=self._work, name="crmsync-deflate", daemon=True)
+            self._worker.start()
+        if self._error is not None:
+            raise self._error
+        self._queue.put(batch)
+
+    def _work(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain: the caller learns of the error on its next write or at finish
+            try:  # one large piece: each call into zlib has to win the GIL back afterwards
+                self._deflate(batch[0] if len(batch) == 1 else b"".join(batch))
+            except BaseException as e:  # an OSError writing the temporary file
+                self._error = e
+
+    def _deflate(self, data) -> None:
         self.crc = zlib.crc32(data, self.crc)
         self.size += len(data)
         out = self._z.compress(data)
         if out:
             self.file.write(out)
 
+    def _join(self) -> None:
+        if self._worker is not None:
+            self._queue.put(None)
+            self._worker.join()
+            self._worker = None
+
     def finish(self) -> Spool:
+        if self._queue is not None and self._pending:
+            self._hand_over()
+        self._join()
+        if self._error is not None:
+            raise self._error
+        for data in self._pending:
+            self._deflate(data)
+        self._pending = []
         self.file.write(self._z.flush())
         self.compressed = self.file.tell()
         self.file.seek(0)
@@ -57,7 +113,11 @@ class Spool:
             yield data
 
     def close(self) -> None:
-        self.file.close()
+        try:
+            self._join()
+        finally:
+            self._pending = []
+            self.file.close()
 
 
 def _dos(date_time: tuple) -> tuple[int, int]:

@@ -1,0 +1,120 @@
+"""The workbook seam: what a ribbon action may do to a workbook, and nothing more.
+
+Actions (crmsync/actions.py) are written once against ``WorkbookSeam``; two classes implement it:
+
+- ``FileBook`` (crmsync/book_file.py): a workbook file on disk, no Excel needed — the CLI, the
+  folder watcher, tests.  Changes are collected and written on ``save()`` by the lossless writer,
+  which rewrites only the parts that change.
+- ``ExcelBook`` (crmsync/excel.py): the open workbook inside Excel, through xlwings.
+
+Rows and columns are Excel's: 1-based, row 1 is the header of an entity sheet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+Cell = tuple[int, int]  # (row, column), 1-based like Excel
+
+#: Every note crmsync writes starts with this, so the next check can find and clear its own notes
+#: without touching notes people wrote.
+MARK_PREFIX = "⚠ "
+
+#: Fill of a marked (invalid) cell: light red, as Excel's "light red fill" preset.
+MARK_FILL = "FFC7CE"
+
+
+@dataclass
+class SheetTable:
+    """One sheet as a header and rows, with the Excel row number of each row."""
+
+    sheet: str
+    header: list[str]
+    rows: list[list[Any]]
+    row_numbers: list[int]
+    header_row: int = 1
+
+    def column(self, label: str) -> int | None:
+        """The 1-based column of a header label, or None."""
+        try:
+            return self.header.index(label) + 1
+        except ValueError:
+            return None
+
+    def frame(self):
+        """The rows as a pandas DataFrame indexed by Excel row number."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=self.header, index=self.row_numbers)
+
+
+@dataclass
+class Link:
+    """A hyperlink from a report cell to a cell of another sheet."""
+
+    sheet: str
+    row: int
+    col: int
+
+    @property
+    def address(self) -> str:
+        from .xlsx_safety import col_letters
+
+        return f"'{self.sheet.replace(chr(39), chr(39) * 2)}'!{col_letters(self.col)}{self.row}"
+
+
+@dataclass
+class Report:
+    """A report sheet's content: a header and rows, and cells that link elsewhere."""
+
+    header: list[str]
+    rows: list[list[Any]]
+    links: dict[Cell, Link] = field(default_factory=dict)  # (row index from 0, column from 1)
+
+
+@runtime_checkable
+class WorkbookSeam(Protocol):
+    """What actions need from a workbook."""
+
+    #: A name for messages: the file name, or the workbook's name in Excel.
+    name: str
+
+    def sheet_names(self) -> list[str]:
+        """Every sheet's name, in order."""
+
+    def read_table(self, sheet: str) -> SheetTable:
+        """The sheet's header (row 1) and the non-empty rows under it."""
+
+    def write_cells(self, sheet: str, cells: Mapping[Cell, Any]) -> None:
+        """Set the values of these cells (None empties a cell)."""
+
+    def marked_cells(self, sheet: str) -> dict[Cell, str]:
+        """The cells crmsync marked earlier, with their note text."""
+
+    def mark_cells(self, sheet: str, marks: Mapping[Cell, str], clear: Iterable[Cell] = ()) -> None:
+        """Colour each cell in ``marks`` and give it a note with the message; take the colour and
+        note off each cell in ``clear``."""
+
+    def replace_report(self, sheet: str, report: Report) -> None:
+        """Replace the content of a report sheet (header in row 1) with ``report``."""
+
+    def status(self, text: str) -> None:
+        """Show a one-line message (Excel's status bar; the CLI prints it)."""
+
+    def save(self) -> None:
+        """Make the changes durable (a file is written once, atomically)."""
+
+
+def as_seam(book: Any) -> WorkbookSeam:
+    """The seam for what an action was given: a seam, a path, or an ``xlwings.Book``."""
+    if isinstance(book, WorkbookSeam):
+        return book
+    if isinstance(book, (str, bytes)) or hasattr(book, "__fspath__"):
+        from .book_file import FileBook
+
+        return FileBook(book)
+    from .excel import ExcelBook
+
+    return ExcelBook(book)
