@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+pytest_plugins = ["fake_excel"]  # the xlwings engine over files that stands in for Excel
+
 os.environ.pop("XLWINGS_LICENSE_KEY", None)  # would silently switch on xlwings' paid engines
 os.environ.pop("CRMSYNC_STORE", None)
 os.environ.pop("CRMSYNC_USER", None)
