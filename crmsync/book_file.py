@@ -35,9 +35,14 @@ from .workbook import _header_text, read_grid, rows_under
 from .xlsx_edit import SheetChanges, save_changes
 from .xlsx_limits import say
 from .xlsx_notes import sheet_comments
+from .xlsx_patch import SheetText
 from .xlsx_safety import DEFAULT_LIMITS, Limits, Package, open_package
 
 __all__ = ["FileBook"]
+
+#: A sheet part this large (inflated) is inflated and indexed in the background when it is read,
+#: so that saving changes to it rewrites only the edited rows (see xlsx_patch.SheetText).
+_INFLATE_AHEAD = 16 << 20
 
 
 class FileBook:
@@ -58,6 +63,7 @@ class FileBook:
         self.limits = limits
         self.messages: list[str] = []
         self._pending: dict[str, SheetChanges] = {}
+        self._texts: dict[str, SheetText] = {}  # large sheets read: inflated meanwhile, for save()
         self._pkg: Package | None = None
         self._package()
 
@@ -70,6 +76,9 @@ class FileBook:
 
     def close(self) -> None:
         """Let go of the file (pending changes are kept; the next read checks the file again)."""
+        for text in self._texts.values():
+            text.ready()  # the worker is done with its copy before the file may change
+        self._texts.clear()
         if self._pkg is not None:
             self._pkg.close()
             self._pkg = None
@@ -105,7 +114,11 @@ class FileBook:
             rows = [[_as_read(v) for v in row] + [None] * (width - len(row)) for row in rows]
             numbers = list(range(2, 2 + len(rows)))
         else:
-            header, rows, numbers = rows_under(read_grid(self._package(), name), 1)
+            pkg = self._package()
+            part = pkg.worksheet(name).part
+            if part not in self._texts and pkg.info(part).file_size >= _INFLATE_AHEAD:
+                self._texts[part] = SheetText(pkg, part)  # inflated while calamine parses it
+            header, rows, numbers = rows_under(read_grid(pkg, name), 1)
         if pending is not None and pending.cells:
             _overlay(header, rows, numbers, pending.cells)
         return SheetTable(name, header, rows, numbers, header_row=1)
@@ -191,7 +204,7 @@ class FileBook:
         pkg = self._package()
         try:
             save_changes(pkg, self.path, self._pending, fill=MARK_FILL, is_ours=lambda t: t.startswith(MARK_PREFIX),
-                         limits=self.limits, lang=self.lang)
+                         limits=self.limits, lang=self.lang, texts=self._texts)
         finally:
             self.close()  # the file on disk is the new one (or the old one after a failure): read it afresh
         self._pending.clear()

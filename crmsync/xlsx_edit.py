@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .xlsx_limits import Limits, col_letters, parse_ref
 from .xlsx_notes import ContentTypes, NotesEdit, PartNames, comment_text
-from .xlsx_patch import KEEP, Edit, edit_cells, find_tail_element, patch_sheet, set_tail_element
+from .xlsx_patch import KEEP, Edit, SheetText, edit_cells, find_tail_element, patch_sheet, set_tail_element
 from .xlsx_safety import Package, Sheet, resolve_target
 from .xlsx_sheet import row_cells, tag_attrs, to_int
 from .xlsx_styles import Styles
@@ -45,11 +45,13 @@ class SheetChanges:
 
 
 def save_changes(pkg: Package, target: Path, sheets: Mapping[str, SheetChanges], *, fill: str,
-                 is_ours: Callable[[str], bool], limits: Limits, lang: str | None) -> bool:
+                 is_ours: Callable[[str], bool], limits: Limits, lang: str | None,
+                 texts: Mapping[str, SheetText] | None = None) -> bool:
     """Write pkg to target with every sheet's changes; return False when nothing differed (no write).
 
     A mark is a cell format with the solid ``fill`` plus a note; a note ``is_ours`` rejects (one
     a person wrote) is never changed, and its cell is neither filled nor cleared.
+    :param texts: worksheet parts already inflated (part → SheetText), used instead of the file.
     """
     styles = Styles(pkg)
     names = PartNames(pkg)
@@ -59,7 +61,8 @@ def save_changes(pkg: Package, target: Path, sheets: Mapping[str, SheetChanges],
     try:
         for name, ch in sheets.items():
             sh = pkg.worksheet(name)
-            removed |= _sheet(pkg, sh, ch, styles, names, types, changes, fill, is_ours, limits, lang)
+            text = (texts or {}).get(sh.part)
+            removed |= _sheet(pkg, sh, ch, styles, names, types, changes, fill, is_ours, limits, lang, text)
         drop: set[str] = set()
         if removed and pkg.calc_chain:
             drop = _drop_calc_chain(pkg, changes, types)
@@ -79,7 +82,7 @@ def save_changes(pkg: Package, target: Path, sheets: Mapping[str, SheetChanges],
 
 
 def _sheet(pkg: Package, sh: Sheet, ch: SheetChanges, styles: Styles, names: PartNames, types: ContentTypes,
-           changes: dict, fill: str, is_ours, limits: Limits, lang) -> bool:
+           changes: dict, fill: str, is_ours, limits: Limits, lang, text: SheetText | None) -> bool:
     """Add the parts one sheet's changes rewrite to changes; return whether formulas were removed."""
     notes = NotesEdit(pkg, sh, names, types) if ch.notes else None
     marks = dict(ch.notes)
@@ -118,7 +121,7 @@ def _sheet(pkg: Package, sh: Sheet, ch: SheetChanges, styles: Styles, names: Par
                 edits.setdefault(r, {})[c] = (value, ops.get((r, c)))
             for (r, c), op in ops.items():
                 edits.setdefault(r, {}).setdefault(c, (KEEP, op))
-            changed, removed = patch_sheet(pkg, sh, edits, styles, spool, lang, tail)
+            changed, removed = patch_sheet(pkg, sh, edits, styles, spool, lang, tail, text=text)
     except BaseException:
         spool.close()
         raise

@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import bisect
 import re
+import threading
+import zipfile
+import zlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
@@ -25,8 +28,8 @@ from .errors import InvalidInput
 from .xlsx_cells import cell_xml, where
 from .xlsx_limits import col_letters, say
 from .xlsx_safety import Package, Sheet
-from .xlsx_sheet import (_FORMULA, _SHARED_MASTER, SheetStream, column_styles, row_cells, set_dimension, to_int,
-                         with_prefix)
+from .xlsx_sheet import (_FORMULA, _SHARED_MASTER, _SHEETDATA_OPEN, SheetStream, column_styles, row_cells,
+                         set_dimension, to_int, with_prefix)
 
 if TYPE_CHECKING:
     from .xlsx_styles import Styles
@@ -192,15 +195,133 @@ class _Fallback(Exception):
     """The sheet is not written the way the fast path expects."""
 
 
+class SheetText:
+    """A worksheet part inflated by a worker thread, with the place and number of each row.
+
+    Started when a sheet is read: python-calamine lets go of the GIL while it parses, so the
+    part is inflated and indexed meanwhile on the other core, and a later ``patch_sheet`` only
+    rewrites the edited rows and deflates.  The compressed bytes are read from the file here,
+    in the caller's thread; the worker never touches the file.  A part that does not inflate to
+    its declared size and CRC, or whose rows are not all written ``<row r="N"`` in order, is not
+    used (``ready`` gives None) and the part is streamed from the file as usual.
+    """
+
+    def __init__(self, pkg: Package, part: str):
+        self.part = part
+        self.ok = False
+        self._thread: threading.Thread | None = None
+        try:
+            info = pkg.info(part)
+            raw = b"".join(pkg.raw_chunks(info))
+        except Exception:  # the streaming path reads the part again and names the problem
+            return
+        self._thread = threading.Thread(target=self._work, args=(info, raw), name="crmsync-inflate", daemon=True)
+        self._thread.start()
+
+    def _work(self, info: zipfile.ZipInfo, raw: bytes) -> None:
+        try:
+            if info.compress_type == zipfile.ZIP_STORED:
+                data = raw
+            else:
+                z = zlib.decompressobj(-15)
+                data = z.decompress(raw, info.file_size + 1)  # never more than declared (and checked)
+                if not z.eof:
+                    return
+            del raw
+            if len(data) != info.file_size or zlib.crc32(data) != info.CRC:
+                return
+            m = _SHEETDATA_OPEN.search(data)
+            if m is None or m.group(2):
+                return
+            prefix = m.group(1) or b""
+            close = data.find(b"</" + prefix + b"sheetData>", m.end())
+            if close < 0 or data.find(b"<!--", m.end(), close) >= 0:
+                return
+            row_at = re.compile(rb"<" + re.escape(prefix) + rb'row(?: r="(\d+)")?[\s>/]')
+            starts, numbers = [], []
+            for r in row_at.finditer(data, m.end(), close):
+                if not r.group(1):
+                    return  # a row written otherwise: the exact path places it
+                starts.append(r.start())
+                numbers.append(int(r.group(1)))
+            if any(a >= b for a, b in zip(numbers, numbers[1:])):
+                return
+            self.data, self.prefix, self.body, self.close = data, prefix, m.end(), close
+            self.starts, self.numbers = starts, numbers
+            self.ok = True
+        except Exception:
+            return
+
+    def ready(self) -> SheetText | None:
+        """Wait for the worker; return self when the part can be patched from memory, else None."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        return self if self.ok else None
+
+
+def _patch_text(text: SheetText, pkg: Package, sheet: Sheet, edits, styles: Styles, spool: Spool, lang, tail_fn,
+                extent) -> tuple[bool, bool]:
+    """patch_sheet from an inflated, indexed part: every edit first, then one write (or none)."""
+    data, prefix, starts, numbers = text.data, text.prefix, text.starts, text.numbers
+    head = data[:text.body]
+    col_styles = column_styles(head)
+    new_head = _head(head, pkg, sheet, edits, extent)
+    pieces: list[tuple[int, int, bytes]] = []
+    formula = False
+    n = len(numbers)
+    for t in sorted(edits):
+        i = bisect.bisect_left(numbers, t)
+        if i < n and numbers[i] == t:
+            pos = starts[i]
+            k = data.rfind(b">", pos, starts[i + 1] if i + 1 < n else text.close) + 1
+            el = data[pos:k]
+            new, had = edit_cells(el, t, edits[t], col_styles, styles, pkg.date1904, prefix, lang)
+            if new is not el:
+                pieces.append((pos, k, new))
+                formula |= had
+        else:
+            at = starts[i] if i < n else text.close
+            new, _ = edit_cells(None, t, edits[t], col_styles, styles, pkg.date1904, prefix, lang)
+            if new is not None:
+                pieces.append((at, at, new))
+    rest = data[text.close:]
+    new_rest = tail_fn(rest, prefix) if tail_fn is not None else rest
+    if not pieces and new_head == head and new_rest == rest:
+        return False, False
+    view = memoryview(data)
+    spool.write(new_head)
+    cursor = text.body
+    for a, b, new in pieces:
+        spool.write(view[cursor:a])
+        spool.write(new)
+        cursor = b
+    spool.write(view[cursor:text.close])
+    spool.write(new_rest)
+    return True, formula
+
+
+def _head(head: bytes, pkg: Package, sheet: Sheet, edits, extent) -> bytes:
+    """The sheet's head with its ``<dimension>`` covering the edits."""
+    scan = pkg.scans.get(sheet.part)
+    new_rows = [r for r, row in edits.items() if any(v is not KEEP or op is not None for v, op in row.values())]
+    max_row = max([scan.max_row if scan else 0, extent[0], *new_rows])
+    max_col = max([scan.max_col if scan else 0, extent[1], *(c for row in edits.values() for c in row)])
+    return set_dimension(head, max_col, max_row)
+
+
 def patch_sheet(pkg: Package, sheet: Sheet, edits: Mapping[int, Mapping[int, Edit]], styles: Styles, spool: Spool,
                 lang, tail: Callable[[bytes, bytes], bytes] | None = None,
-                extent: tuple[int, int] = (0, 0)) -> tuple[bool, bool]:
+                extent: tuple[int, int] = (0, 0), text: SheetText | None = None) -> tuple[bool, bool]:
     """Write the sheet with edits (row → column → edit) into spool; return (changed, removed a formula).
 
     :param tail: called with (the tail from ``</sheetData>`` on, the sheet's prefix); returns the new tail.
     :param extent: (rows, columns) the sheet must reach at least (the ``<dimension>``).
-    When nothing changed, spool holds the sheet as it was and the part need not be replaced.
+    :param text: the part already inflated (``SheetText``), when a read started that.
+    When nothing changed, the part need not be replaced (and spool may hold nothing).
     """
+    if text is not None and text.ready() is not None:
+        return _patch_text(text, pkg, sheet, edits, styles, spool, lang, tail, extent)
     try:
         return _patch(pkg, sheet, edits, styles, spool, lang, tail, extent, fast=True)
     except _Fallback:
@@ -214,11 +335,7 @@ def _patch(pkg, sheet, edits, styles, spool, lang, tail_fn, extent, fast: bool) 
     head = stream.head()
     prefix = stream.prefix
     col_styles = column_styles(head)
-    scan = pkg.scans.get(sheet.part)
-    new_rows = [r for r, row in edits.items() if any(v is not KEEP or op is not None for v, op in row.values())]
-    max_row = max([scan.max_row if scan else 0, extent[0], *new_rows])
-    max_col = max([scan.max_col if scan else 0, extent[1], *(c for row in edits.values() for c in row)])
-    new_head = set_dimension(head, max_col, max_row)
+    new_head = _head(head, pkg, sheet, edits, extent)
     changed = new_head != head
     spool.write(new_head)
     state = {"changed": changed, "formula": False}
@@ -421,5 +538,5 @@ def set_tail_element(tail: bytes, name: str, element: bytes | None) -> bytes:
     return tail[:close] + element + tail[close:]
 
 
-__all__ = ["KEEP", "edit_cells", "find_tail_element", "patch_sheet", "set_style", "set_tail_element",
+__all__ = ["KEEP", "SheetText", "edit_cells", "find_tail_element", "patch_sheet", "set_style", "set_tail_element",
            "tail_elements"]

@@ -79,7 +79,7 @@ class _Stream:
             yield self._checked(rest, check_text)
 
     def _checked(self, buf: bytes, check_text: bool) -> bytes:
-        if b"<!" in buf and _DOCTYPE.search(buf):
+        if b"!" in buf and _DOCTYPE.search(buf):  # one byte: a memchr, where "<!" would crawl
             raise _Refused("doctype", part=self.info.filename)
         if check_text and len(buf) > self.limit:
             self._check_runs(buf)
@@ -183,13 +183,12 @@ def scan_sheet(pkg: Package, info: zipfile.ZipInfo, label: str, collect_errors: 
                 scan.dimension = m.group(1).decode("ascii", "replace")
                 _check_dimension(scan.dimension, label, limits)
             seen_data = b"sheetData" in buf
-        if _CELL_ODD.search(buf):
-            return _scan_sheet_structured(pkg, info, label, collect_errors)
         if _PREFIX_HINT.search(buf) and _PREFIXED.search(buf):
             return _scan_sheet_structured(pkg, info, label, collect_errors)
         # calamine places a cell with a reference there, whatever its row tag says: the grid is
         # the cells' extent.  Cells normally come in order, so the last one bounds this buffer;
         # only cells beyond it (or beyond the widest column so far) are looked at one by one.
+        # The same pass finds a cell written without ``r="…"`` (then every cell is placed by a parse).
         top = scan.max_row
         last = buf.rfind(b'<c r="')
         if last >= 0 and (m := _CELL_LAST.match(buf, last)):
@@ -197,8 +196,12 @@ def scan_sheet(pkg: Package, info: zipfile.ZipInfo, label: str, collect_errors: 
         _check_extent(top, 1, label, limits)
         pos, hits = 0, 0
         while m := _beyond(scan.max_col, top).search(buf, pos):
+            if m.end() - m.start() == 2:  # "<c" alone: a cell without a plain reference
+                return _scan_sheet_structured(pkg, info, label, collect_errors)
             hits += 1
             if hits > _MAX_HITS:  # cells out of order: one pass over all of them instead
+                if _CELL_ODD.search(buf, m.start()):
+                    return _scan_sheet_structured(pkg, info, label, collect_errors)
                 top, scan.max_col = _extent_of_all(buf, top, scan.max_col)
                 _check_extent(top, scan.max_col, label, limits)
                 break
@@ -217,7 +220,7 @@ def scan_sheet(pkg: Package, info: zipfile.ZipInfo, label: str, collect_errors: 
 
 # Each cell found beyond the extent so far costs a new pattern; past this many in one buffer the
 # cells are out of order (a normal sheet has one per new column), and one linear pass is cheaper.
-_MAX_HITS = 32
+_MAX_HITS = 128
 
 
 def _extent_of_all(buf: bytes, max_row: int, max_col: int) -> tuple[int, int]:
@@ -254,14 +257,16 @@ _BEYOND: dict[tuple[int, int], re.Pattern] = {}
 
 
 def _beyond(max_col: int, max_row: int) -> re.Pattern:
-    """Return a pattern for a ``<c r="...">`` whose column is past max_col or whose row is past max_row."""
+    """Return a pattern for a ``<c r="...">`` whose column is past max_col or whose row is past max_row,
+    or (matching just ``<c``) a cell written without ``r="…"`` first — as ``_CELL_ODD`` finds."""
     key = (max_col, max_row)
     pattern = _BEYOND.get(key)
     if pattern is None:
         if len(_BEYOND) > 4096:
             _BEYOND.clear()
         pattern = _BEYOND[key] = re.compile(
-            rb'<c r="(?:' + _letters_beyond(max_col) + rb"|[A-Za-z]+0*" + _digits_beyond(max_row) + rb")")
+            rb'<c(?: r="(?>' + _letters_beyond(max_col) + rb"|[A-Za-z]+0*" + _digits_beyond(max_row)
+            + rb')|(?=[\s/>])(?! r="))')
     return pattern
 
 

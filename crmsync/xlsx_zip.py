@@ -10,14 +10,14 @@ target is untouched and no temporary file is left.
 from __future__ import annotations
 
 import os
-import queue
 import stat
 import struct
 import tempfile
-import threading
 import zipfile
 import zlib
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .errors import InvalidFile, InvalidInput
@@ -28,24 +28,25 @@ _LEVEL = 1  # deflate level for new parts: sheet XML is repetitive, level 1 is ~
 
 
 class Spool:
-    """A new part, deflated as it is written into a temporary file (closed on exit when used with ``with``).
+    """A new part, deflated into a temporary file as it is written (closed on exit when used with ``with``).
 
-    Small writes are gathered; once 8 MB are waiting, deflating (and the CRC and the file
-    write) moves to a worker thread — zlib lets go of the GIL — so a large part is compressed
-    while the caller goes on producing it.  ``finish`` waits for the worker and re-raises its error.
+    A small part is deflated in one go by ``finish``.  A large one is cut into 8 MB segments,
+    each deflated by a pool of worker threads (zlib lets go of the GIL, so they run on every
+    core while the caller goes on producing the part) and ended with a sync flush; the
+    segments, written in order and closed by an empty final block, make one deflate stream —
+    as pigz makes its output.  The CRC is taken in order as segments are handed over.
     """
 
     _BATCH = 8 << 20
+    _WORKERS = 2
 
     def __init__(self):
         self.file = tempfile.TemporaryFile()
-        self._z = zlib.compressobj(_LEVEL, zlib.DEFLATED, -15)
         self.crc = self.size = self.compressed = 0
         self._pending: list = []
         self._pending_size = 0
-        self._queue: queue.Queue | None = None
-        self._worker: threading.Thread | None = None
-        self._error: BaseException | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._segments: deque = deque()
 
     def __enter__(self) -> Spool:
         return self
@@ -62,48 +63,33 @@ class Spool:
         if self._pending_size >= self._BATCH:
             self._hand_over()
 
-    def _hand_over(self) -> None:
-        batch, self._pending, self._pending_size = self._pending, [], 0
-        if self._queue is None:
-            self._queue = queue.Queue(maxsize=3)
-            self._worker = threading.Thread(target=self._work, name="crmsync-deflate", daemon=True)
-            self._worker.start()
-        if self._error is not None:
-            raise self._error
-        self._queue.put(batch)
-
-    def _work(self) -> None:
-        while (batch := self._queue.get()) is not None:
-            if self._error is not None:
-                continue  # drain: the caller learns of the error on its next write or at finish
-            try:  # one large piece: each call into zlib has to win the GIL back afterwards
-                self._deflate(batch[0] if len(batch) == 1 else b"".join(batch))
-            except BaseException as e:  # an OSError writing the temporary file
-                self._error = e
-
-    def _deflate(self, data) -> None:
+    def _take(self) -> bytes:
+        data = b"".join(self._pending)
+        self._pending, self._pending_size = [], 0
         self.crc = zlib.crc32(data, self.crc)
         self.size += len(data)
-        out = self._z.compress(data)
-        if out:
-            self.file.write(out)
+        return data
 
-    def _join(self) -> None:
-        if self._worker is not None:
-            self._queue.put(None)
-            self._worker.join()
-            self._worker = None
+    def _hand_over(self) -> None:
+        segment = self._take()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._WORKERS, thread_name_prefix="crmsync-deflate")
+        self._segments.append(self._pool.submit(_deflate_segment, segment))
+        while len(self._segments) > self._WORKERS + 1:  # bounded memory: write the oldest when it is done
+            self.file.write(self._segments.popleft().result())
 
     def finish(self) -> Spool:
-        if self._queue is not None and self._pending:
-            self._hand_over()
-        self._join()
-        if self._error is not None:
-            raise self._error
-        for data in self._pending:
-            self._deflate(data)
-        self._pending = []
-        self.file.write(self._z.flush())
+        if self._pool is None:
+            z = zlib.compressobj(_LEVEL, zlib.DEFLATED, -15)
+            self.file.write(z.compress(self._take()) + z.flush())
+        else:
+            if self._pending:
+                self._hand_over()
+            while self._segments:
+                self.file.write(self._segments.popleft().result())
+            self.file.write(_FINAL_BLOCK)
+            self._pool.shutdown()
+            self._pool = None
         self.compressed = self.file.tell()
         self.file.seek(0)
         return self
@@ -114,10 +100,20 @@ class Spool:
 
     def close(self) -> None:
         try:
-            self._join()
+            if self._pool is not None:
+                self._pool.shutdown(cancel_futures=True)
+                self._pool = None
         finally:
-            self._pending = []
+            self._pending, self._segments = [], deque()
             self.file.close()
+
+
+_FINAL_BLOCK = b"\x03\x00"  # an empty, final, fixed-Huffman block: ends a stream of sync-flushed segments
+
+
+def _deflate_segment(data: bytes) -> bytes:
+    z = zlib.compressobj(_LEVEL, zlib.DEFLATED, -15)
+    return z.compress(data) + z.flush(zlib.Z_SYNC_FLUSH)
 
 
 def _dos(date_time: tuple) -> tuple[int, int]:
