@@ -92,11 +92,40 @@ def step(kind: str, path: str) -> dict:
     from crmsync.book_file import FileBook
 
     imports = time.perf_counter() - start
+    phases = _time_phases()
     start = time.perf_counter()
     book = FileBook(path)
+    phases["open"] = time.perf_counter() - start
     message = validate_workbook(book, lang="zh")
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "peak_mb": peak_rss_mb(), "message": message, "imports": imports}
+    return {"seconds": seconds, "peak_mb": peak_rss_mb(), "message": message, "imports": imports, "phases": phases}
+
+
+def _time_phases() -> dict[str, float]:
+    """Time what the action spends where: the file layer's calls and the rules (check_sheet)."""
+    from crmsync import actions
+    from crmsync.book_file import FileBook
+
+    spent: dict[str, float] = {"open": 0.0}
+
+    def timed(owner, name: str, label: str) -> None:
+        inner = getattr(owner, name)
+
+        def wrapper(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.perf_counter() - t
+
+        setattr(owner, name, wrapper)
+
+    timed(FileBook, "read_table", "read")
+    timed(actions, "check_sheet", "rules")
+    for name in ("marked_cells", "mark_cells", "write_cells", "replace_report"):
+        timed(FileBook, name, "collect")
+    timed(FileBook, "save", "save")
+    return spent
 
 
 def run_child(kind: str, path: Path) -> dict:
@@ -132,7 +161,12 @@ def main() -> None:
             sec = statistics.median(r["seconds"] for r in runs)
             peak = max(r["peak_mb"] for r in runs)
             print(f"{kind:<12}{sec:>10.2f}{args.rows / sec:>12,.0f}{peak:>10.0f}{sec / ref:>12.2f}")
-        print(f"\nruns (s): " + "; ".join(f"{k} " + ", ".join(f"{r['seconds']:.2f}" for r in v) for k, v in results.items()))
+        print("\nruns (s): " + "; ".join(f"{k} " + ", ".join(f"{r['seconds']:.2f}" for r in v) for k, v in results.items()))
+        phases = {k: statistics.median(r["phases"].get(k, 0.0) for r in results["validate"])
+                  for k in ("open", "read", "rules", "collect", "save")}
+        print("validate, where the time goes (medians, s): " + ", ".join(f"{k} {v:.2f}" for k, v in phases.items())
+              + "  — open: the file's safety check; read: calamine + rows; rules: actions.check_sheet;"
+              " collect: marks/report handed to the seam; save: the one write")
         print(f"message: {results['validate'][-1]['message']}")
         print(f"imports before the timed part (crmsync.actions, .validate, .build_sheets): "
               f"{statistics.median(r['imports'] for r in results['validate']):.2f} s")

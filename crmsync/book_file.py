@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import gc
 import math
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -40,9 +42,33 @@ from .xlsx_safety import DEFAULT_LIMITS, Limits, Package, open_package
 
 __all__ = ["FileBook"]
 
-#: A sheet part this large (inflated) is inflated and indexed in the background when it is read,
-#: so that saving changes to it rewrites only the edited rows (see xlsx_patch.SheetText).
-_INFLATE_AHEAD = 16 << 20
+#: A sheet part this large (inflated: ~15,000 customer rows) is read in bulk: it is inflated and
+#: indexed in the background meanwhile, so that saving changes to it rewrites only the edited
+#: rows (xlsx_patch.SheetText), and its rows are built with the garbage collector paused, then
+#: moved to the oldest generation by one full collection (_bulk_allocation).
+_BULK = 16 << 20
+
+
+@contextmanager
+def _bulk_allocation(bulk: bool):
+    """Pause the cyclic garbage collector while a large table's rows are built, then collect once.
+
+    The rows are lists of plain values (no cycles), so pausing frees nothing later than it
+    would be freed.  Left young, they make CPython's collector (3.11) run several full
+    collections over them while the caller validates them; one collection now moves them to the
+    oldest generation at once (~0.1 s here saves ~0.5 s there on 100,000 rows).
+    """
+    if not bulk:
+        yield
+        return
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+    gc.collect()
 
 
 class FileBook:
@@ -116,9 +142,11 @@ class FileBook:
         else:
             pkg = self._package()
             part = pkg.worksheet(name).part
-            if part not in self._texts and pkg.info(part).file_size >= _INFLATE_AHEAD:
+            bulk = pkg.info(part).file_size >= _BULK
+            if bulk and part not in self._texts:
                 self._texts[part] = SheetText(pkg, part)  # inflated while calamine parses it
-            header, rows, numbers = rows_under(read_grid(pkg, name), 1)
+            with _bulk_allocation(bulk):
+                header, rows, numbers = rows_under(read_grid(pkg, name), 1)
         if pending is not None and pending.cells:
             _overlay(header, rows, numbers, pending.cells)
         return SheetTable(name, header, rows, numbers, header_row=1)

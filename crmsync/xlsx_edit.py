@@ -25,7 +25,7 @@ from pathlib import Path
 from .xlsx_limits import Limits, col_letters, parse_ref
 from .xlsx_notes import ContentTypes, NotesEdit, PartNames, comment_text
 from .xlsx_patch import KEEP, Edit, SheetText, edit_cells, find_tail_element, patch_sheet, set_tail_element
-from .xlsx_safety import Package, Sheet, resolve_target
+from .xlsx_safety import Package, Sheet
 from .xlsx_sheet import row_cells, tag_attrs, to_int
 from .xlsx_styles import Styles
 from .xlsx_write import check_size, drop_calc_chain, rows_part
@@ -272,4 +272,4 @@ def _drop_calc_chain(pkg: Package, changes: dict, types: ContentTypes) -> set[st
     return drop
 
 
-__all__ = ["SheetChanges", "save_changes", "resolve_target"]
+__all__ = ["SheetChanges", "save_changes"]

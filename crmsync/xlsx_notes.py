@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from .xlsx_cells import escape_text
 from .xlsx_limits import col_letters, parse_ref
-from .xlsx_safety import Package, Sheet, resolve_target
+from .xlsx_safety import Package, Sheet
 from .xlsx_sheet import tag_attrs
 
 COMMENTS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/comments"
@@ -454,4 +454,4 @@ class PartNames:
 
 
 __all__ = ["COMMENTS_REL", "VML_REL", "Comments", "ContentTypes", "Drawing", "NotesEdit", "PartNames",
-           "add_relationship", "comment_text", "resolve_target", "sheet_comments"]
+           "add_relationship", "comment_text", "sheet_comments"]

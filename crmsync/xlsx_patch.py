@@ -1,11 +1,14 @@
-"""Sparse edits of a worksheet part in one streaming pass: a few cells' values and styles, tail elements.
+"""Sparse edits of a worksheet part in one pass: a few cells' values and styles, tail elements.
 
 Validation touches 1–2 % of a 100,000-row sheet: parsing every row to change a few would cost
 seconds.  ``patch_sheet`` finds the rows it must change with one regex pass over large buffers
 (``<row r="N"`` — how Excel, openpyxl and this package write rows) and copies everything between
 them as it is; only the rows with edits are parsed and rewritten.  A sheet written any other way
 (rows without ``r``, out of order, comments in ``<sheetData>``) takes the exact row-by-row path of
-``SheetStream`` instead, with the same result.
+``SheetStream`` instead, with the same result.  A large sheet that was read has usually been
+inflated and indexed already (``SheetText``, in a worker thread while calamine parsed it): then
+its edited rows are found by their index and the part is written from memory, or not at all
+when no row changed.
 
 An edit of a cell is a value (``KEEP`` leaves the value) and a style operation (a function of the
 cell's style and its column's style, or None); a row left unchanged keeps its bytes.
@@ -67,7 +70,7 @@ def edit_cells(el: bytes | None, number: int, edits: Mapping[int, Edit], col_sty
     if spans is None:  # cells written without references: parse the whole row
         return _edit_parsed(el, number, edits, col_styles, styles, date1904, prefix, lang)
     if el is None:
-        start, body_at, close_at = b"<" + prefix + b'row r="%d">' % number, 0, 0
+        start, body_at = b"<" + prefix + b'row r="%d">' % number, 0
         el_body = b""
     else:
         gt = el.find(b">")
@@ -409,19 +412,17 @@ def _fast_rows(stream: SheetStream, targets: list[int], edit, write) -> bytes:
                 raise stream._bad("unterminated sheetData")
             end = _last_row_start(buf, any_row)
             if end <= 0:  # one row longer than the region: read on
-                parts = [buf]
                 chunk = next(chunks, None)
                 if chunk is None:
                     raise stream._bad("unterminated sheetData")
                 buf += chunk
                 continue
         region = memoryview(buf)[:end]
-        raw = buf[:end] if len(buf) != end else buf
-        found = row_at.findall(raw)
+        found = row_at.findall(buf, 0, end)
         if b"" in found:
             raise _Fallback
         numbers = [int(n) for n in found]
-        if (b"<!--" in raw
+        if (buf.find(b"<!--", 0, end) >= 0
                 or (numbers and numbers[0] <= last) or any(a >= b for a, b in zip(numbers, numbers[1:]))):
             raise _Fallback
         cursor = 0
@@ -432,15 +433,15 @@ def _fast_rows(stream: SheetStream, targets: list[int], edit, write) -> bytes:
             ti += 1
             i = bisect.bisect_left(numbers, t)
             if i < len(numbers):
-                pos = raw.find(b"<" + stream.prefix + b'row r="%d"' % numbers[i], find_from)
+                pos = buf.find(b"<" + stream.prefix + b'row r="%d"' % numbers[i], find_from, end)
                 find_from = pos
             else:
                 pos = end
             write(region[cursor:pos])
             cursor = pos
             if i < len(numbers) and numbers[i] == t:
-                nxt = raw.find(b"<" + stream.prefix + b'row r="%d"' % numbers[i + 1], pos) if i + 1 < len(numbers) else end
-                whole = raw[pos:nxt]
+                nxt = buf.find(b"<" + stream.prefix + b'row r="%d"' % numbers[i + 1], pos, end) if i + 1 < len(numbers) else end
+                whole = buf[pos:nxt]
                 k = whole.rfind(b">") + 1
                 new = edit(whole[:k], t)
                 write(new)

@@ -540,7 +540,7 @@ def test_a_sheet_inflated_ahead_is_patched_to_the_same_bytes(book_path, tmp_path
             validate_workbook(FileBook(path), lang="zh")
             update_cells(path, "客户", {(3, COL["mobile"]): "13812345678", (8, 2): "新行"})
     validate_workbook(FileBook(book_path), lang="zh")  # small sheet: streamed from the file
-    monkeypatch.setattr(book_file, "_INFLATE_AHEAD", 0)
+    monkeypatch.setattr(book_file, "_BULK", 0)
     from crmsync import xlsx_patch
 
     used = []
@@ -553,6 +553,46 @@ def test_a_sheet_inflated_ahead_is_patched_to_the_same_bytes(book_path, tmp_path
         assert a.namelist() == b.namelist()
         for name in a.namelist():
             assert a.read(name) == b.read(name), name
+
+
+def test_streaming_in_small_regions_writes_what_patching_from_memory_writes(tmp_path, monkeypatch):
+    """The streamed patch (regions cut anywhere) and the in-memory one agree byte for byte."""
+    from crmsync import book_file, xlsx_patch
+
+    rows = [customer(i) if i % 17 else [None] * len(CUSTOMER.fields) for i in range(1, 301)]  # gaps: empty rows
+    paths = []
+    for name in ("streamed", "memory"):
+        path = Path(shutil.copy(COMMITTED, tmp_path / f"{name}.xlsm"))
+        replace_sheet_rows(path, "客户", rows)
+        paths.append(path)
+    marks = {(r, c): f"第{r}行" for r in (2, 3, 50, 51, 150, 301) for c in (2, COL["mobile"])}
+    cells = {(18, 2): "空行里写", (69, 3): "另一个", (305, 1): "C-末尾", (2, STATUS_COL): "1 个问题"}
+    from crmsync.xlsx_safety import Package
+
+    whole = Package.chunks
+
+    def small_chunks(self, info, size=1 << 20):  # the part arrives in pieces cut anywhere
+        for chunk in whole(self, info, size):
+            yield from (chunk[i:i + 700] for i in range(0, len(chunk), 700))
+
+    slow = []
+    monkeypatch.setattr(xlsx_patch, "_slow_rows", lambda *a, _f=xlsx_patch._slow_rows: slow.append(1) or _f(*a))
+    for path, ahead in zip(paths, (1 << 40, 0)):
+        monkeypatch.setattr(book_file, "_BULK", ahead)
+        monkeypatch.setattr(xlsx_patch, "_REGION", 1500)  # a few rows per region
+        monkeypatch.setattr(Package, "chunks", small_chunks if ahead else whole)
+        book = FileBook(path)
+        book.read_table("客户")
+        book.mark_cells("客户", marks)
+        book.write_cells("客户", cells)
+        book.save()
+    assert slow == []  # the regions were patched, not parsed row by row
+    with zipfile.ZipFile(paths[0]) as a, zipfile.ZipFile(paths[1]) as b:
+        assert a.read(SHEET1) == b.read(SHEET1)
+    data = read_sheet(paths[0], "客户")
+    assert data.row_numbers[-1] == 305 and 18 in data.row_numbers and 69 in data.row_numbers
+    ws = openpyxl_sheet(paths[0], "客户")
+    assert fill_of(ws.cell(150, COL["mobile"])) == MARK_FILL and ws.cell(305, 1).value == "C-末尾"
 
 
 def test_tail_elements_go_where_the_schema_puts_them():
