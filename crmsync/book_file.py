@@ -13,6 +13,11 @@ values (as the file will hold them: numbers as float, "" as empty).
     book.mark_cells("客户", {(5, 7): "⚠ 手机号格式不对"})
     book.save()
 
+The checked file stays open from the first read to ``save()`` or ``close()`` (so what is read
+and what is saved over is the file that was checked; a save by another program meanwhile makes
+``save()`` refuse rather than overwrite it).  A large sheet is inflated in a worker thread while
+calamine parses it, so that ``save()`` rewrites only its edited rows.
+
 A mark is a light-red fill (``seam.MARK_FILL``) on the cell's own format — number format, font,
 border and alignment kept — and a note whose text starts with ``seam.MARK_PREFIX``.  Taking a
 mark off puts the cell's format back and removes that note.  Notes people wrote are never

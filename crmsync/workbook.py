@@ -6,7 +6,8 @@ python-calamine from the same open file, so what was checked is what is read.
 
 Writing (xlsx_write): only the parts meant to change are rewritten — one worksheet's rows, its
 tables' ranges, styles when a date format is missing — and every other zip part is copied byte
-for byte; the result replaces the file atomically.
+for byte; the result replaces the file atomically.  book_file.FileBook gathers many changes —
+cells, marks (fill + note), report sheets with links — into one such write (xlsx_edit).
 
     names = list_sheets("crm_workbook.xlsm")
     data = read_sheet("crm_workbook.xlsm", "客户")

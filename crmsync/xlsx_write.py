@@ -17,8 +17,10 @@ The new file is written beside the target, fsynced, and moved over it with os.re
 at any point leaves the original untouched.
 
 The work is split by concern: xlsx_sheet (the worksheet stream, rows, ranges, tables), xlsx_cells
-(values to cell XML), xlsx_styles (date formats), xlsx_zip (the zip writer and the atomic replace).
-This module holds the three public functions.
+(values to cell XML), xlsx_styles (date formats, fill and link variants), xlsx_zip (the zip writer
+and the atomic replace), xlsx_patch (sparse edits of a sheet), xlsx_notes (cell notes),
+xlsx_edit (many changes to one file in one write, for book_file.FileBook).  This module holds
+the three public functions and ``rows_part``, which xlsx_edit shares.
 """
 
 from __future__ import annotations
