@@ -6,7 +6,10 @@ import os
 
 import pytest
 
-pytest_plugins = ["fake_excel"]  # the xlwings engine over files that stands in for Excel
+pytest_plugins = [
+    "fake_excel",  # the xlwings engine over files that stands in for Excel
+    "workbook_fixtures",  # copies of real workbooks; LibreOffice or skip
+]
 
 os.environ.pop("XLWINGS_LICENSE_KEY", None)  # would silently switch on xlwings' paid engines
 os.environ.pop("CRMSYNC_STORE", None)

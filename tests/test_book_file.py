@@ -19,6 +19,7 @@ from pathlib import Path
 
 import hostile
 import pytest
+from workbook_fixtures import soffice_or_skip
 
 from crmsync.actions import validate_workbook
 from crmsync.book_file import FileBook
@@ -613,11 +614,7 @@ def test_tail_elements_go_where_the_schema_puts_them():
 
 @pytest.mark.slow
 def test_libreoffice_reads_the_marked_workbook(book_path, tmp_path):
-    soffice = shutil.which("soffice") or shutil.which("libreoffice")
-    if soffice is None:
-        if os.environ.get("CRMSYNC_REQUIRE_ALL"):
-            pytest.fail("LibreOffice (soffice) is required: apt-get install libreoffice-calc-nogui")
-        pytest.skip("LibreOffice (soffice) is not installed; set CRMSYNC_REQUIRE_ALL=1 to require it")
+    soffice = soffice_or_skip()
     validate_workbook(FileBook(book_path), lang="zh")
     out = tmp_path / "out"
     profile = f"-env:UserInstallation=file://{tmp_path / 'lo-profile'}"

@@ -14,6 +14,7 @@ from xml.etree import ElementTree
 
 import openpyxl
 import pytest
+from workbook_fixtures import soffice_or_skip
 
 from crmsync import macros
 from crmsync.build import (
@@ -428,11 +429,7 @@ def _letter(cols, key) -> str:
 
 @pytest.mark.slow
 def test_libreoffice_opens_and_renders(built, tmp_path):
-    soffice = shutil.which("soffice") or shutil.which("libreoffice")
-    if soffice is None:
-        if os.environ.get("CRMSYNC_REQUIRE_ALL"):
-            pytest.fail("LibreOffice (soffice) is required: apt-get install libreoffice-calc-nogui")
-        pytest.skip("LibreOffice (soffice) is not installed; set CRMSYNC_REQUIRE_ALL to require it")
+    soffice = soffice_or_skip()
     src = tmp_path / "book.xlsm"
     shutil.copy(built, src)
     profile = f"-env:UserInstallation=file://{tmp_path / 'lo-profile'}"

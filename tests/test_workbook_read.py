@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import hostile
@@ -12,23 +11,6 @@ import pytest
 from crmsync.errors import InvalidFile, InvalidInput, NotFound
 from crmsync.workbook import Limits, SheetData, list_sheets, read_sheet
 
-ROOT = Path(__file__).resolve().parents[1]
-COMMITTED = ROOT / "crm_workbook.xlsm"
-
-
-@pytest.fixture(scope="session")
-def realistic_source(tmp_path_factory) -> Path:
-    return hostile.realistic_xlsm(tmp_path_factory.mktemp("realistic"))
-
-
-@pytest.fixture
-def realistic(realistic_source, tmp_path) -> Path:
-    return Path(shutil.copy(realistic_source, tmp_path / "crm.xlsm"))
-
-
-@pytest.fixture
-def committed(tmp_path) -> Path:
-    return Path(shutil.copy(COMMITTED, tmp_path / "crm_workbook.xlsm"))
 
 
 def openpyxl_book(path: Path, rows: list[list[object]], *, title: str = "客户", formats: dict | None = None,

@@ -22,28 +22,13 @@ from pathlib import Path
 
 import hostile
 import pytest
+from workbook_fixtures import COMMITTED, soffice_or_skip
 
 from crmsync.errors import InvalidFile, InvalidInput, NotFound
 from crmsync.workbook import list_sheets, read_sheet, replace_sheet_rows, update_cells, write_key_values
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMITTED = ROOT / "crm_workbook.xlsm"
 SHEET1 = "xl/worksheets/sheet1.xml"
-
-
-@pytest.fixture(scope="session")
-def realistic_source(tmp_path_factory) -> Path:
-    return hostile.realistic_xlsm(tmp_path_factory.mktemp("realistic"))
-
-
-@pytest.fixture
-def realistic(realistic_source, tmp_path) -> Path:
-    return Path(shutil.copy(realistic_source, tmp_path / "crm.xlsm"))
-
-
-@pytest.fixture
-def committed(tmp_path) -> Path:
-    return Path(shutil.copy(COMMITTED, tmp_path / "crm_workbook.xlsm"))
 
 
 def raw_entries(path: Path) -> list[tuple[str, int, int, bytes]]:
@@ -483,18 +468,9 @@ def test_a_save_by_excel_during_the_write_is_kept(realistic, monkeypatch):
 
 # ---- LibreOffice: a written file still converts without error --------------------------------------
 
-def _soffice() -> str:
-    soffice = shutil.which("soffice") or shutil.which("libreoffice")
-    if soffice is None:
-        if os.environ.get("CRMSYNC_REQUIRE_ALL"):
-            pytest.fail("LibreOffice (soffice) is required: apt-get install libreoffice-calc-nogui")
-        pytest.skip("LibreOffice (soffice) is not installed; set CRMSYNC_REQUIRE_ALL=1 to require it")
-    return soffice
-
-
 @pytest.mark.slow
 def test_libreoffice_converts_written_workbooks(committed, realistic, tmp_path):
-    soffice = _soffice()
+    soffice = soffice_or_skip()
     header = read_sheet(committed, "客户").header
     replace_sheet_rows(committed, "客户", [["C202405210001", "华为技术有限公司"] + [None] * (len(header) - 2)])
     write_key_values(committed, "xlwings.conf", {"CRMSYNC_STORE": "/srv/crm.db"})
