@@ -1,0 +1,5 @@
+"""`crmsync` commands: import FILE, template import.  Registered by importing this module at the end of cli.py."""
+
+from __future__ import annotations
+
+from .cli import app, command  # noqa: F401

@@ -1,0 +1,5 @@
+"""`crmsync` commands: checkout, sync, conflict list|resolve, approve.  Registered by importing this module at the end of cli.py."""
+
+from __future__ import annotations
+
+from .cli import app, command  # noqa: F401
