@@ -503,7 +503,7 @@ def validate(file: Annotated[Path, typer.Argument(help="工作簿文件 / workbo
 
 
 # Commands of the later pieces of work live in their own modules; importing them registers them.
-from . import cli_dedupe, cli_import, cli_reports, cli_sync, cli_watch  # noqa: E402,F401
+from . import cli_dedupe, cli_import, cli_reports, cli_store, cli_sync, cli_watch  # noqa: E402,F401
 
 
 def main() -> None:

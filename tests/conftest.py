@@ -9,6 +9,7 @@ import pytest
 pytest_plugins = [
     "fake_excel",  # the xlwings engine over files that stands in for Excel
     "workbook_fixtures",  # copies of real workbooks; LibreOffice or skip
+    "pg_server",  # a real PostgreSQL server for the session, or skip
 ]
 
 os.environ.pop("XLWINGS_LICENSE_KEY", None)  # would silently switch on xlwings' paid engines

@@ -1,0 +1,1 @@
+"""Pytest plugin: a real PostgreSQL server for the session (filled in with the PostgreSQL backend)."""
