@@ -336,3 +336,27 @@ def test_the_model_on_its_own_raises_like_any_pydantic_model():
     with pytest.raises(pydantic.ValidationError) as info:
         model.model_validate(customer(status="流失"), context={"lang": "en"})
     assert "Lost reason is required" in str(info.value)
+
+
+def test_columns_give_the_same_problems_and_values_as_rows():
+    from crmsync.validate import validate_columns
+
+    rows = [customer(), customer(mobile="1381234567", status="流失客户"),
+            customer(customer_name="", email="bad@", first_deal_date="2024年5月21日"),
+            customer(mobile=13812345678.0, unknown_column="kept out")]
+    by_rows = validate_table(rows, "customer", row_numbers=[2, 3, 4, 5])
+    keys = {k for r in rows for k in r}
+    columns = {k: [r.get(k) for r in rows] for k in keys}
+    normalised, problems = validate_columns(columns, "customer", row_numbers=[2, 3, 4, 5])
+    assert [(p.row, p.field, p.code, p.message) for p in problems] == \
+        [(p.row, p.field, p.code, p.message) for p in by_rows.problems]
+    assert problems  # the table above has several
+    assert normalised["mobile"][3] == "13812345678"
+    assert "unknown_column" not in normalised
+
+
+def test_columns_of_different_lengths_are_refused():
+    from crmsync.validate import validate_columns
+
+    with pytest.raises(ValueError):
+        validate_columns({"customer_name": ["a", "b"], "mobile": ["13812345678"]}, "customer")
