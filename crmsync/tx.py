@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import json
 import operator
+from itertools import repeat
 from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 
@@ -184,20 +185,29 @@ class Tx:
         return row
 
     def _insert(self, ent: Entity, rows: Sequence[dict]) -> None:
+        from .engine import bulk_insert
+
         table = ENTITY_TABLES[ent.key]
         cols = [c.name for c in table.columns]
-        marks = ", ".join(["?" if self.conn.dialect.paramstyle == "qmark" else "%s"] * len(cols))
-        quoted = ", ".join(f'"{c}"' for c in cols)
-        # tuples straight to the driver: the bulk path (see notes/performance.md)
+        # tuples straight to the driver: the bulk path (see notes/performance.md); COPY on PostgreSQL
         as_tuple = operator.itemgetter(*cols)  # every row holds every column (see _new_row)
-        self.conn.exec_driver_sql(f"INSERT INTO {table.name} ({quoted}) VALUES ({marks})",
-                                  [as_tuple(r) for r in rows])
+        bulk_insert(self.conn, table.name, cols, [as_tuple(r) for r in rows])
 
-    def create_many(self, entity_key: str, rows: Sequence[Mapping], *, validated: bool = False) -> list[str]:
+    def create_many(self, entity_key: str, rows: Sequence[Mapping], *, validated: bool = False,
+                    extra_data: Sequence[Mapping | None] | None = None) -> list[str]:
+        """Insert many new records in one statement; return their new ids in order.
+
+        ``extra_data`` (one mapping or None per row) is kept with the record beside its custom
+        fields, e.g. the columns of an imported file that matched no field (keys start with ``_``).
+        It is part of the record's first version in the audit log.
+        """
+        if extra_data is not None and len(extra_data) != len(rows):
+            raise ValueError(f"extra_data has {len(extra_data)} entries for {len(rows)} rows")
         with bulk_gc():
-            return self._create_many(entity_key, rows, validated)
+            return self._create_many(entity_key, rows, validated, extra_data)
 
-    def _create_many(self, entity_key: str, rows: Sequence[Mapping], validated: bool) -> list[str]:
+    def _create_many(self, entity_key: str, rows: Sequence[Mapping], validated: bool,
+                     extra_data: Sequence[Mapping | None] | None = None) -> list[str]:
         from .validate import validate_table
 
         ent = self.store.entity(entity_key)
@@ -224,7 +234,7 @@ class Tx:
             approval = "pending" if pending else "approved"
         full, entries = [], self.entries
         at, user, source, ekey, id_field = self.now, self.user.name, self.source, ent.key, ent.id_field
-        for values, rid in zip(rows, ids):
+        for values, rid, extra in zip(rows, ids, extra_data or repeat(None)):
             r = self._given(ent, keyset, values)
             if ekey == "customer":
                 owner = r["owner"]
@@ -235,9 +245,12 @@ class Tx:
             row = template.copy()
             row.update(r)
             row[id_field] = rid
-            if custom_keys:
+            if custom_keys or extra:
                 custom = {k: row.pop(k) for k in custom_keys if k in row}
                 custom = {k: v for k, v in custom.items() if v is not None}
+                if extra:
+                    custom.update(extra)
+                    r.update(extra)
                 row[CUSTOM_DATA_KEY] = json.dumps(custom, ensure_ascii=False) if custom else None
             full.append(row)
             entries.append((at, user, source, audit.CREATE, ekey, rid, 1, "*", None,
@@ -297,7 +310,8 @@ class Tx:
         values = {k: v for k, v in diff.items() if not ent.get(k).custom}
         custom_keys = [k for k in diff if ent.get(k).custom]
         if custom_keys:
-            custom = {f.key: current.get(f.key) for f in ent.fields if f.custom}
+            # custom_data also holds what is not a field (an import's unmatched columns): keep it
+            custom = {k: v for k, v in current.items() if k not in stored_columns(ent)}
             custom.update({k: diff[k] for k in custom_keys})
             values[CUSTOM_DATA_KEY] = json.dumps({k: v for k, v in custom.items() if v is not None},
                                                  ensure_ascii=False)
@@ -330,6 +344,21 @@ class Tx:
             return current
         self.require("restore", self._owner_record(ent, current))
         return self._write_changes(ent, current, {"deleted": False}, reason)
+
+    def approve(self, record_id: str, *, reason: str | None = None) -> dict:
+        """Approve a pending customer (审核); return it.  Raises PermissionDenied for roles that may
+        not approve that customer, InvalidInput when it is not pending."""
+        ent = self.store.entity("customer")
+        current = self.require_record(ent.key, record_id)
+        self.require("approve", current)
+        if current.get("approval_status") != "pending":
+            raise InvalidInput(tr(f"客户 {record_id} 不是待审核状态", f"customer {record_id} is not pending approval"))
+        return self._write_changes(ent, current, {"approval_status": "approved"}, reason)
+
+
+def stored_columns(ent: Entity) -> frozenset[str]:
+    """The names of an entity's own table columns (everything else of a record is custom data)."""
+    return frozenset(c.name for c in ENTITY_TABLES[ent.key].columns)
 
 
 def _snapshot(ent: Entity, record: Mapping) -> dict:

@@ -193,7 +193,10 @@ def test_create_many_is_all_or_nothing(store):
 def test_migrations_are_recorded_and_missing_columns_come_back(store_path):
     Store(store_path, create=True).close()
     con = sqlite3.connect(store_path)
-    assert con.execute("SELECT number FROM schema_migrations").fetchall() == [(1,)]
+    from crmsync.tables import MIGRATIONS
+
+    assert con.execute("SELECT number FROM schema_migrations ORDER BY number").fetchall() == \
+        [(number,) for number, _, _ in MIGRATIONS]
     con.execute("ALTER TABLE customers DROP COLUMN remark")
     con.commit()
     con.close()
@@ -222,3 +225,22 @@ def test_backup_and_restore_round_trip(store, tmp_path):
     with pytest.raises(StoreError, match="junk.db"):
         store.restore(tmp_path / "junk.db")
     assert store.get("customer", cid)["customer_name"] == "上海示例科技有限公司"
+
+
+def test_extra_data_is_kept_with_the_record_through_later_updates(store):
+    store.add_custom_field("customer", "coop_years", "合作年限", type="int")
+    with store.transaction("admin") as tx:
+        first, second = tx.create_many("customer", [customer(), customer(customer_name="乙公司")],
+                                       extra_data=[{"_imported": {"微信号": "wx_123"}}, None])
+    assert store.get("customer", first)["_imported"] == {"微信号": "wx_123"}
+    assert "_imported" not in store.get("customer", second)
+    store.update("customer", first, {"coop_years": 3})
+    store.update("customer", first, {"remark": "回访"})
+    record = store.get("customer", first)
+    assert record["_imported"] == {"微信号": "wx_123"} and record["coop_years"] == 3
+    assert store.version("customer", first, 1)["_imported"] == {"微信号": "wx_123"}
+
+
+def test_extra_data_must_have_one_entry_per_row(store):
+    with store.transaction("admin") as tx, pytest.raises(ValueError):
+        tx.create_many("customer", [customer()], extra_data=[])
