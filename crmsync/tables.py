@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sqlalchemy import (Boolean, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table,
-                        Text, inspect, text)
+                        Text, func, inspect, text)
 
 from . import clock
 from .schema import CUSTOM_DATA_KEY, ENTITIES, Entity, Field
@@ -195,3 +195,117 @@ def migrate(conn) -> list[int]:
         done.append(number)
     add_missing_columns(conn)
     return done
+
+
+# ---- report look-ups (reports.py): stage changes the audit log stamps, follow-ups by time --------
+# Two small partial indexes covering what the funnel reports read (who, when, from, to), so median
+# days per stage never scan the whole log; follow-ups by time; the remindable dates.  New stores get
+# them from create_all (above), older ones from migration 2.
+REPORT_INDEXES = (
+    # entity and field lead (constant here) so that the planner, comparing equalities, prefers this
+    # covering index to ix_audit_record for the queries that name both
+    Index("ix_audit_customer_status", audit_log.c.entity, audit_log.c.field, audit_log.c.record_id,
+          audit_log.c.seq, audit_log.c.action, audit_log.c.at, audit_log.c.old_value, audit_log.c.new_value,
+          sqlite_where=text("entity = 'customer' AND field = 'status'"),
+          postgresql_where=text("entity = 'customer' AND field = 'status'")),
+    Index("ix_audit_deal_stage", audit_log.c.entity, audit_log.c.field, audit_log.c.record_id,
+          audit_log.c.seq, audit_log.c.action, audit_log.c.at, audit_log.c.old_value, audit_log.c.new_value,
+          sqlite_where=text("entity = 'deal' AND field = 'stage'"),
+          postgresql_where=text("entity = 'deal' AND field = 'stage'")),
+    # follow-ups by time, covering what activity per owner and contact frequency read
+    Index("ix_followups_time", ENTITY_TABLES["followup"].c.follow_time, ENTITY_TABLES["followup"].c.user,
+          ENTITY_TABLES["followup"].c.customer_id, ENTITY_TABLES["followup"].c.deleted),
+    # remindable dates (reminders): contract ends by date, birthdays by month and day
+    Index("ix_deals_contract_end", ENTITY_TABLES["deal"].c.contract_end),
+    Index("ix_contacts_birthday_md", func.substr(ENTITY_TABLES["contact"].c.birthday, 6, 5)),
+)
+
+
+def _m2_report_indexes(conn) -> None:
+    """The report indexes (REPORT_INDEXES) on a store created before them."""
+    from sqlalchemy.schema import CreateIndex
+
+    for index in REPORT_INDEXES:  # IF NOT EXISTS: the inspector does not list expression indexes
+        conn.execute(CreateIndex(index, if_not_exists=True))
+
+
+MIGRATIONS.append((2, "report indexes: stage changes, follow-ups by time, remindable dates", _m2_report_indexes))
+
+
+# ---- migration 3: what sync keeps about each workbook copy (crmsync/sync_apply.py) ---------------
+
+sync_metadata = MetaData()
+
+#: The store's record of each new row a copy sent: (copy, sheet entity, client key) → the record it
+#: became.  A row with no key (typed where macros do not run) is remembered by its content
+#: (values, digest) and position, so the next ingestion of the same copy finds it again.
+sync_keys = Table(
+    "sync_keys", sync_metadata,
+    Column("copy_id", Text, primary_key=True),
+    Column("entity", String(20), primary_key=True),
+    Column("client_key", String(64), primary_key=True),
+    Column("record_id", String(32), nullable=False),
+    Column("version", Integer, nullable=False),  # the version the copy row now stands for
+    Column("digest", String(32)),  # of the row's values as last seen (keyless rows)
+    Column("row_number", Integer),  # the Excel row it was last seen at
+    Column("row_values", Text),  # JSON: the row's values as last seen, for similarity matching
+    Column("keyless", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", String(19), nullable=False),
+)
+Index("ix_sync_keys_record", sync_keys.c.copy_id, sync_keys.c.entity, sync_keys.c.record_id)
+
+#: What each copy's row of each record looked like at its last sync (or checkout): the digest of
+#: its values and the store version it stands for.  A row whose digest and version still match
+#: is unchanged on both sides and costs one hash and one dict look-up.
+sync_rows = Table(
+    "sync_rows", sync_metadata,
+    Column("copy_id", Text, primary_key=True),
+    Column("entity", String(20), primary_key=True),
+    Column("record_id", String(32), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(32), nullable=False),
+)
+
+#: Conflicts kept for a manager: both values, both users, both times, the copy.
+sync_conflicts = Table(
+    "sync_conflicts", sync_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("entity", String(20), nullable=False),
+    Column("record_id", String(32), nullable=False),
+    Column("field", String(60), nullable=False),
+    Column("base_value", Text),  # JSON
+    Column("local_value", Text),  # JSON: the copy's value ("mine")
+    Column("store_value", Text),  # JSON: the store's value when the conflict arose ("theirs")
+    Column("base_version", Integer),
+    Column("store_version", Integer),
+    Column("local_user", String(80)),
+    Column("local_time", String(19)),
+    Column("store_user", String(80)),
+    Column("store_time", String(19)),
+    Column("copy_id", Text),
+    Column("sheet_row", Integer),
+    Column("status", String(12), nullable=False, server_default=text("'open'")),  # open | resolved
+    Column("resolution", Text),  # JSON: {"take": "mine"|"theirs"|"value", "value": …}
+    Column("resolved_by", String(80)),
+    Column("resolved_at", String(19)),
+)
+Index("ix_sync_conflicts_record", sync_conflicts.c.entity, sync_conflicts.c.record_id, sync_conflicts.c.status)
+
+
+def _m3_sync(conn) -> None:
+    """Create the sync tables (client keys, row digests, conflicts); checkfirst, so re-running is safe."""
+    sync_metadata.create_all(conn)
+
+
+MIGRATIONS.append((3, "sync: client keys, row digests, conflicts", _m3_sync))
+
+
+def _m4_merges(conn) -> None:
+    """Create the merges table (crmsync.merge: what each merge changed, so unmerge can undo it)."""
+    from .merge import merges_table
+
+    merges_table.create(conn, checkfirst=True)
+
+
+# 4, not 3: number 3 was taken by the sync tables while this was written.
+MIGRATIONS.append((4, "merges: what each customer merge changed", _m4_merges))
