@@ -1,0 +1,107 @@
+"""The data-quality report: missing contact, invalid fields, not verified for N months, likely
+duplicates (crmsync.dedupe).  Part of crmsync.reports, which re-exports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from . import clock
+from .access import User
+from .i18n import tr
+from .reports import LOST, Scope, _dialect, _lang, _run, _settings, _text_time, scope_for
+
+
+# ---- data quality ------------------------------------------------------------------------------
+
+@dataclass
+class QualityCheck:
+    key: str
+    label: str
+    count: int
+    example: str | None  # one customer id to look at
+
+
+def quality_checks(dialect: str) -> list[tuple[str, str, str, str]]:
+    """(key, zh, en, SQL condition on customer c) of every data-quality check."""
+    if dialect == "postgresql":
+        bad_mobile = "c.mobile !~ '^1[3-9][0-9]{9}$'"
+    else:
+        bad_mobile = "(length(c.mobile) <> 11 OR c.mobile NOT GLOB '1[3-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]')"
+
+    def enum_check(col: str, list_key: str) -> str:
+        return (f"c.{col} IS NOT NULL AND c.{col} NOT IN "
+                f"(SELECT e.key FROM enums e WHERE e.list_key = '{list_key}' AND e.active)")
+
+    return [
+        ("missing_contact", "缺少联系方式", "No contact details",
+         "c.mobile IS NULL AND c.phone IS NULL AND c.email IS NULL AND NOT EXISTS (SELECT 1 FROM contacts p "
+         "WHERE p.customer_id = c.customer_id AND NOT p.deleted AND (p.mobile IS NOT NULL OR p.phone IS NOT NULL "
+         "OR p.email IS NOT NULL))"),
+        ("invalid_mobile", "手机号无效", "Invalid mobile", f"c.mobile IS NOT NULL AND {bad_mobile}"),
+        ("invalid_email", "邮箱无效", "Invalid email", "c.email IS NOT NULL AND c.email NOT LIKE '%_@_%._%'"),
+        ("invalid_industry", "所属行业不在列表中", "Industry not in the list", enum_check("industry", "industry")),
+        ("invalid_source", "客户来源不在列表中", "Source not in the list", enum_check("source", "source")),
+        ("invalid_level", "客户等级不在列表中", "Level not in the list", enum_check("customer_level", "customer_level")),
+        ("invalid_status", "客户状态不在列表中", "Status not in the list", enum_check("status", "customer_status")),
+        ("lost_without_reason", "流失客户缺少流失原因", "Lost without a lost reason",
+         f"c.status = '{LOST}' AND c.lost_reason IS NULL"),
+        ("remark_too_long", "备注超过 500 字", "Remark over 500 characters", "length(c.remark) > 500"),
+        ("not_verified", "超过 N 个月未核实", "Not verified for N months", "c.updated_at < :verify_cutoff"),
+    ]
+
+
+def data_quality_query(dialect: str, scope: Scope, verify_cutoff: str) -> tuple[str, dict]:
+    parts = []
+    for key, _, _, cond in quality_checks(dialect):
+        parts.append(f"SUM(CASE WHEN {cond} THEN 1 ELSE 0 END), MIN(CASE WHEN {cond} THEN c.customer_id END)")
+    sql = f"SELECT {', '.join(parts)} FROM customers c WHERE NOT c.deleted{scope.sql}"
+    return sql, {"verify_cutoff": verify_cutoff, **scope.params}
+
+
+def data_quality(store, user: User | None = None, settings: dict | None = None, *,
+                 duplicates: bool = True) -> list[QualityCheck]:
+    """Each data-quality check with how many customers fail it and one example.
+
+    ``not_verified``: the record was not updated (confirmed) for ``verify_months`` months (setting,
+    default 12).  Likely duplicates (customers in a cluster of likely duplicates) come from
+    crmsync.dedupe (see duplicate_check); ``duplicates=False`` or no such module leaves that line out.
+    """
+    cfg = _settings(store, settings)
+    months = int(cfg.get("verify_months", 12))
+    now = clock.now()
+    cutoff = _text_time(now - timedelta(days=round(months * 30.44)))
+    row = _run(store, data_quality_query(_dialect(store), scope_for(user), cutoff))[0]
+    en = _lang() == "en"
+    out = []
+    for i, (key, zh, en_label, _) in enumerate(quality_checks(_dialect(store))):
+        label = (en_label if en else zh).replace("N", str(months)) if key == "not_verified" else (en_label if en else zh)
+        out.append(QualityCheck(key, label, int(row[2 * i] or 0), row[2 * i + 1]))
+    dupes = duplicate_check(store, user) if duplicates else None
+    if dupes is not None:
+        out.append(dupes)
+    return out
+
+
+def duplicate_check(store, user: User | None) -> QualityCheck | None:
+    """Likely duplicates among the customers ``user`` may see, found by crmsync.dedupe (record
+    linkage, not an SQL aggregation); None when that module is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("crmsync.dedupe") is None:
+        return None
+    from .dedupe import customer_config, find_duplicates
+
+    cfg = customer_config()
+    cols = ["customer_id", *dict.fromkeys(f.key for f in cfg.fields)]
+    scope = scope_for(user)
+    sql = f"SELECT {', '.join('c.' + c for c in cols)} FROM customers c WHERE NOT c.deleted{scope.sql} ORDER BY c.customer_id"
+    rows = [dict(zip(cols, r)) for r in _run(store, (sql, dict(scope.params)))]
+    if len(rows) < 2:
+        clusters = []
+    else:
+        clusters = find_duplicates(rows, cfg).clusters
+    involved = sorted(rows[i]["customer_id"] for cluster in clusters for i in cluster)
+    return QualityCheck("likely_duplicates", tr("疑似重复", "Likely duplicates"), len(involved),
+                        involved[0] if involved else None)

@@ -1,0 +1,600 @@
+"""Reminders and reports, each one SQL aggregation over the store (no per-row Python).
+
+Every report takes the store and the user it is for: a sales rep sees their own customers, a
+manager the team's, an admin everything (access.visible_filter).  Soft-deleted records never count.
+Times are the store's text times ('2024-05-21 10:00:00'); "now" is crmsync.clock.
+
+- ``reminders``: follow-ups due within N days (setting ``remind_days``), overdue ones, customers
+  with no contact for M days (``no_contact_days``), and the dates the admin marks as remindable
+  (``remind_dates``: a deal's contract end, a contact's birthday, …).
+- ``status_funnel`` / ``deal_funnel``: how many are at / have reached each stage, the conversion
+  from each stage to the next, and the median days spent in each (from the audit log, which stamps
+  every status and stage change; completed stays only); the deal funnel names its slowest step.
+- ``distribution``: customers by industry, region (province/city), source or level.
+- ``owner_activity``: per owner, follow-ups, new customers and conversions (→ 成交客户) in a period.
+- ``segments``: 高价值客户 / 潜力客户 / 普通客户 / 流失风险客户 by amount, tenure and contact
+  frequency, thresholds in the ``segments`` setting (rules: see SEGMENT_RULES).
+- ``data_quality``: missing contact, invalid fields, not verified (updated) for N months.
+- ``new_customers_by_month``: the trend of new customers.
+
+The SQL of each report is built by a ``*_query`` function returning (sql, params), so the benchmark
+can run exactly the same statements with bare sqlite3 and compare.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import text
+
+from . import clock
+from .access import User, visible_filter
+from .errors import InvalidInput
+from .i18n import tr
+
+LOST = "lost"  # the status key that leaves the funnel (seed data: customer_status.lost)
+UNSET = "（未填）"
+
+
+# ---- plumbing ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Scope:
+    """Which customers a report covers (alias ``c``), as an SQL fragment and its parameters."""
+
+    sql: str = ""
+    params: dict = field(default_factory=dict)
+
+
+def scope_for(user: User | None, owner: str | None = None) -> Scope:
+    """The customers ``user`` may view (all for None), optionally only ``owner``'s."""
+    parts, params = [], {}
+    filt = visible_filter(user) if user is not None else None
+    for col, value in (filt or {}).items():
+        parts.append(f"c.{col} = :scope_{col}")
+        params[f"scope_{col}"] = value
+    if owner:
+        parts.append("c.owner = :only_owner")
+        params["only_owner"] = owner
+    return Scope("".join(f" AND {p}" for p in parts), params)
+
+
+def _days(dialect: str, a: str, b: str) -> str:
+    """SQL for the days (fractional) from text time a to text time b."""
+    if dialect == "postgresql":
+        return f"(EXTRACT(EPOCH FROM (CAST({b} AS timestamp) - CAST({a} AS timestamp))) / 86400.0)"
+    return f"(julianday({b}) - julianday({a}))"
+
+
+def _unquote(expr: str) -> str:
+    """A JSON-encoded string value of the audit log as plain text ('"won"' → won)."""
+    return f"replace({expr}, '\"', '')"
+
+
+def _run(store, query: tuple[str, dict]) -> list[tuple]:
+    sql, params = query
+    with store.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(sql), params)]
+
+
+def _dialect(store) -> str:
+    return store.engine.dialect.name
+
+
+def _text_time(moment: datetime | date) -> str:
+    if isinstance(moment, datetime):
+        return moment.strftime("%Y-%m-%d %H:%M:%S")
+    return moment.strftime("%Y-%m-%d") + " 00:00:00"
+
+
+def _settings(store, settings: dict | None) -> dict:
+    return settings if settings is not None else store.settings()
+
+
+def _label(enums, list_key: str, key) -> str:
+    return UNSET if key in (None, "") else enums.label(list_key, key, _lang())
+
+
+def _lang() -> str:
+    from .i18n import lang
+
+    return lang()
+
+
+# ---- reminders ---------------------------------------------------------------------------------
+
+@dataclass
+class Reminder:
+    kind: str  # overdue | due | date | no_contact
+    customer_id: str
+    customer_name: str
+    owner: str | None
+    priority: str | None
+    when: str | None  # the due time / date
+    last_contact: str | None
+    days_overdue: int | None
+    detail: str = ""
+
+
+KIND_ORDER = {"overdue": 0, "due": 1, "date": 2, "no_contact": 3}
+KIND_LABELS = {"overdue": ("已逾期", "Overdue"), "due": ("即将到期", "Due soon"),
+               "date": ("重要日期", "Date"), "no_contact": ("长期未联系", "No contact")}
+
+#: Remindable dates when the admin has marked none: a deal's contract end and a contact's birthday
+#: (yearly: its month and day).  Setting ``remind_dates``: a list of {"field": "entity.field", "yearly": bool}.
+DEFAULT_REMIND_DATES = ({"field": "deal.contract_end", "yearly": False},
+                       {"field": "contact.birthday", "yearly": True})
+
+
+def followups_due_query(scope: Scope, now: datetime, days: int, limit: int | None = None) -> tuple[str, dict]:
+    """Customers whose 下次跟进时间 has passed or falls within ``days`` days, earliest first (the
+    index on owner and next follow-up gives that order).  A follow-up planned for a time before the
+    customer's last contact has happened: it is not overdue."""
+    end = datetime.combine(now.date() + timedelta(days=days + 1), datetime.min.time())
+    sql = ("SELECT c.customer_id, c.customer_name, c.owner, c.priority, c.next_follow_up, c.last_contact_at "
+           "FROM customers c WHERE NOT c.deleted AND c.status <> :lost AND c.next_follow_up IS NOT NULL "
+           "AND c.next_follow_up < :due_end AND (c.last_contact_at IS NULL OR c.last_contact_at < c.next_follow_up)"
+           f"{scope.sql} ORDER BY c.next_follow_up" + (" LIMIT :lim" if limit else ""))
+    return sql, {"lost": LOST, "due_end": _text_time(end), "lim": limit, **scope.params}
+
+
+def no_contact_query(scope: Scope, now: datetime, no_contact_days: int, limit: int | None = None) -> tuple[str, dict]:
+    """Open customers not contacted (or, never contacted, not created) for ``no_contact_days`` days
+    and with no follow-up planned ahead."""
+    cutoff = _text_time(now - timedelta(days=no_contact_days))
+    sql = ("SELECT c.customer_id, c.customer_name, c.owner, c.priority, c.next_follow_up, c.last_contact_at, "
+           "COALESCE(c.last_contact_at, c.created_at) FROM customers c WHERE NOT c.deleted AND c.status <> :lost "
+           "AND COALESCE(c.last_contact_at, c.created_at) < :cutoff AND (c.next_follow_up IS NULL OR c.next_follow_up < :now)"
+           f"{scope.sql}" + (" LIMIT :lim" if limit else ""))
+    return sql, {"lost": LOST, "cutoff": cutoff, "now": _text_time(now), "lim": limit, **scope.params}
+
+
+def remind_dates_query(store, spec: dict, scope: Scope, today: date, days: int) -> tuple[str, dict]:
+    """Records whose remindable date (``spec``: {"field": "deal.contract_end", "yearly": …}) falls
+    within today … today + days."""
+    from .schema import entity
+
+    entity_key, _, field_key = str(spec.get("field", "")).partition(".")
+    try:
+        ent = store.entity(entity_key)
+        f = ent.get(field_key)
+    except KeyError:
+        raise InvalidInput(tr(f"设置 remind_dates 中的“{spec.get('field')}”不是已知的日期字段",
+                              f"remind_dates: '{spec.get('field')}' is not a known date field")) from None
+    if f.type not in ("date", "datetime") or f.custom:
+        raise InvalidInput(tr(f"设置 remind_dates 中的“{spec.get('field')}”不是日期字段",
+                              f"remind_dates: '{spec.get('field')}' is not a date field"))
+    end = today + timedelta(days=days)
+    params = {"d_start": today.isoformat(), "d_end": end.isoformat(), "lost": LOST, **scope.params}
+    col = f"t.{f.key}"
+    if spec.get("yearly"):
+        col = f"substr(t.{f.key}, 6, 5)"  # the expression of ix_contacts_birthday_md, written the same way
+        params.update(d_start=today.strftime("%m-%d"), d_end=end.strftime("%m-%d"))
+        cond = (f"{col} >= :d_start AND {col} <= :d_end" if params["d_start"] <= params["d_end"]
+                else f"({col} >= :d_start OR {col} <= :d_end)")  # the window crosses new year
+    else:
+        if f.type == "datetime":
+            params["d_end"] = end.isoformat() + " 23:59:59"
+        cond = f"{col} >= :d_start AND {col} <= :d_end"
+    ent_def = entity(entity_key)
+    label = "t.name" if "name" in ent_def.keys else f"t.{ent_def.id_field}"
+    key = ent_def.id_field if ent_def.key == "customer" else "customer_id"
+    deleted = "" if ent_def.key == "customer" else " AND NOT t.deleted"
+    # The dates in the window first (an index on the date), then their customers: a handful of
+    # look-ups instead of one per customer of the owner.
+    sql = (f"WITH d AS MATERIALIZED (SELECT t.{key} AS cid, t.{f.key} AS at, {label} AS label FROM {ent_def.table} t "
+           f"WHERE t.{f.key} IS NOT NULL AND {cond}{deleted}) "
+           "SELECT c.customer_id, c.customer_name, c.owner, c.priority, d.at, c.last_contact_at, d.label "
+           f"FROM d JOIN customers c ON c.customer_id = d.cid WHERE NOT c.deleted AND c.status <> :lost{scope.sql}")
+    return sql, params
+
+
+def reminders(store, user: User | None = None, *, days: int | None = None, no_contact_days: int | None = None,
+              owner: str | None = None, settings: dict | None = None, limit: int | None = None) -> list[Reminder]:
+    """The reminder list for what ``user`` may see: per owner, overdue first (most overdue first),
+    then due soon, then dates, then customers with no recent contact.
+
+    :param days: follow-ups due within this many days (default: setting ``remind_days``, 3).
+    :param no_contact_days: flag customers not contacted for this long (setting ``no_contact_days``).
+    :param owner: only this owner's customers.
+    :param limit: at most this many follow-up reminders and as many no-contact ones (setting
+        ``remind_limit``, default 200; 0 = all): a list longer than a person can work through is
+        cut, the most overdue kept.
+    """
+    cfg = _settings(store, settings)
+    days = int(cfg.get("remind_days", 3) if days is None else days)
+    no_contact_days = int(cfg.get("no_contact_days", 30) if no_contact_days is None else no_contact_days)
+    if days < 0 or no_contact_days < 0:
+        raise InvalidInput(tr("天数不能为负数", "days cannot be negative"))
+    now = clock.now()
+    today = now.date()
+    now_text = _text_time(now)
+    limit = int(cfg.get("remind_limit", 200) if limit is None else limit) or None
+    scope = scope_for(user, owner)
+    out: list[Reminder] = []
+    for cid, name, own, prio, due, last in _run(store, followups_due_query(scope, now, days, limit)):
+        overdue = due < now_text
+        late = (today - date.fromisoformat(due[:10])).days if overdue else None
+        out.append(Reminder("overdue" if overdue else "due", cid, name, own, prio, due, last, late))
+    for spec in cfg.get("remind_dates", DEFAULT_REMIND_DATES):
+        f = str(spec.get("field"))
+        ent_key, _, key = f.partition(".")
+        what = _field_label(store, ent_key, key)
+        for cid, name, own, prio, when, last, label in _run(store, remind_dates_query(store, spec, scope, today, days)):
+            when = str(when)[:10]
+            out.append(Reminder("date", cid, name, own, prio, when, last, None, f"{what}: {label}"))
+    for cid, name, own, prio, due, last, since in _run(store, no_contact_query(scope, now, no_contact_days, limit)):
+        quiet = (today - date.fromisoformat(since[:10])).days
+        out.append(Reminder("no_contact", cid, name, own, prio, due, last, None,
+                            tr(f"{quiet} 天未联系", f"no contact for {quiet} days")))
+    out.sort(key=lambda r: (r.owner or "", KIND_ORDER[r.kind], -(r.days_overdue or 0),
+                            _next_yearly(r, today), r.customer_id))
+    return out
+
+
+def _next_yearly(r: Reminder, today: date) -> str:
+    if r.kind == "date" and r.when and len(r.when) >= 10:
+        md = r.when[5:10]
+        year = today.year + (1 if md < today.strftime("%m-%d") else 0)
+        return f"{year}-{md}"
+    return r.when or ""
+
+
+def _field_label(store, entity_key: str, key: str) -> str:
+    try:
+        ent = store.entity(entity_key)
+        return f"{ent.label(_lang())}{ent.get(key).label(_lang())}"
+    except KeyError:
+        return f"{entity_key}.{key}"
+
+
+# ---- funnels -----------------------------------------------------------------------------------
+
+@dataclass
+class Stage:
+    key: str
+    label: str
+    current: int  # records at this stage now
+    reached: int  # records that got at least this far
+    conversion: float | None  # reached(next) / reached(this); None for the last stage
+    median_days: float | None  # median days spent in this stage by those who left it
+    left: int = 0  # how many stays the median is taken over
+
+
+@dataclass
+class Funnel:
+    stages: list[Stage]
+    lost: int = 0  # customers now lost (status funnel)
+    slowest: str | None = None  # "报价 → 签约" (deal funnel: the stage with the longest median stay)
+
+    def stage(self, key: str) -> Stage:
+        return next(s for s in self.stages if s.key == key)
+
+
+def stage_medians_query(dialect: str, scope: Scope, entity: str) -> tuple[str, dict]:
+    """Median days spent per stage (status for customers, stage for deals), from the audit log.
+
+    Each logged change ends a stay in its old stage: the stay began at the change before it, or at
+    the record's creation for its first change.  Stays that have not ended are left out.
+    """
+    table, idcol, fieldname = ("customers", "customer_id", "status") if entity == "customer" else ("deals", "deal_id", "stage")
+    rec = "c" if entity == "customer" else "r"
+    join = "JOIN customers c ON c.customer_id = ch.rid" if entity == "customer" else \
+        "JOIN deals r ON r.deal_id = ch.rid JOIN customers c ON c.customer_id = r.customer_id"
+    days = _days(dialect, f"COALESCE(ch.entered, {rec}.created_at)", "ch.left_at")
+    sql = f"""
+WITH ch AS (
+  SELECT a.record_id AS rid, {_unquote('a.old_value')} AS stage, a.at AS left_at,
+         LAG(a.at) OVER (PARTITION BY a.record_id ORDER BY a.seq) AS entered
+  FROM audit_log a
+  WHERE a.entity = '{entity}' AND a.field = '{fieldname}' AND a.action = 'update'
+),
+done AS (
+  SELECT ch.stage AS stage, {days} AS d FROM ch {join}
+  WHERE NOT {rec}.deleted{scope.sql}
+),
+ranked AS (
+  SELECT stage, d, ROW_NUMBER() OVER (PARTITION BY stage ORDER BY d) AS k, COUNT(*) OVER (PARTITION BY stage) AS m
+  FROM done
+)
+SELECT stage, AVG(d), MAX(m) FROM ranked WHERE k IN ((m + 1) / 2, (m + 2) / 2) GROUP BY stage"""
+    return sql, dict(scope.params)
+
+
+def lost_from_query(scope: Scope) -> tuple[str, dict]:
+    """Lost customers by the status they were lost from (their last change to 流失客户)."""
+    sql = f"""
+SELECT stage, COUNT(*) FROM (
+  SELECT {_unquote('a.old_value')} AS stage, ROW_NUMBER() OVER (PARTITION BY a.record_id ORDER BY a.seq DESC) AS k
+  FROM audit_log a JOIN customers c ON c.customer_id = a.record_id
+  WHERE a.entity = 'customer' AND a.field = 'status' AND a.action = 'update' AND a.new_value = :lost_json
+    AND c.status = :lost AND NOT c.deleted{scope.sql}
+) x WHERE k = 1 GROUP BY stage"""
+    return sql, {"lost": LOST, "lost_json": f'"{LOST}"', **scope.params}
+
+
+#: The list fields the customer summary counts by (every value of each list in one pass).
+SUMMARY_LISTS = (("status", "customer_status"), ("industry", "industry"), ("source", "source"),
+                 ("customer_level", "customer_level"))
+
+
+def month_keys(today: date, months: int = 12) -> list[str]:
+    """'YYYY-MM' of the last ``months`` months up to today's, oldest first."""
+    keys = []
+    y, m = today.year, today.month
+    for _ in range(months):
+        keys.append(f"{y:04d}-{m:02d}")
+        y, m = (y, m - 1) if m > 1 else (y - 1, 12)
+    return keys[::-1]
+
+
+def customer_summary_query(enums, scope: Scope, now: datetime, days: int, months: int = 12) -> tuple[str, dict]:
+    """One pass over the customers: counts per value of each summary list (and empty), follow-ups
+    overdue and due within ``days``, new customers per month.  Conditional sums, no GROUP BY: a
+    sort of a million rows costs more than the few dozen comparisons per row."""
+    parts, params = ["COUNT(*)"], {"lost": LOST, **scope.params}
+    for col, list_key in SUMMARY_LISTS:
+        for i, key in enumerate(enums.keys(list_key)):
+            params[f"{col}_{i}"] = key
+            parts.append(f"SUM(CASE WHEN c.{col} = :{col}_{i} THEN 1 ELSE 0 END)")
+        parts.append(f"SUM(CASE WHEN c.{col} IS NULL THEN 1 ELSE 0 END)")
+    end = datetime.combine(now.date() + timedelta(days=days + 1), datetime.min.time())
+    params.update(now=_text_time(now), due_end=_text_time(end))
+    parts.append("SUM(CASE WHEN c.status <> :lost AND c.next_follow_up < :now THEN 1 ELSE 0 END)")
+    parts.append("SUM(CASE WHEN c.status <> :lost AND c.next_follow_up >= :now AND c.next_follow_up < :due_end "
+                 "THEN 1 ELSE 0 END)")
+    keys = month_keys(now.date(), months)
+    bounds = [k + "-01 00:00:00" for k in keys]
+    nxt = date.fromisoformat(keys[-1] + "-01") + timedelta(days=32)
+    bounds.append(nxt.strftime("%Y-%m") + "-01 00:00:00")
+    for i in range(len(bounds)):
+        params[f"m{i}"] = bounds[i]
+    for i in range(len(keys)):
+        parts.append(f"SUM(CASE WHEN c.created_at >= :m{i} AND c.created_at < :m{i + 1} THEN 1 ELSE 0 END)")
+    sql = f"SELECT {', '.join(parts)} FROM customers c WHERE NOT c.deleted{scope.sql}"
+    return sql, params
+
+
+@dataclass
+class Summary:
+    total: int
+    counts: dict[str, dict[str | None, int]]  # list field → key (None: empty, "?": not in the list) → customers
+    overdue: int
+    due: int
+    months: list[tuple[str, int]]
+
+
+def customer_summary(store, user: User | None = None, *, days: int | None = None, months: int = 12) -> Summary:
+    enums = store.enums()
+    if days is None:
+        days = int(store.settings().get("remind_days", 3))
+    now = clock.now()
+    row = [int(v or 0) for v in _run(store, customer_summary_query(enums, scope_for(user), now, days, months))[0]]
+    total, i = row[0], 1
+    counts: dict[str, dict] = {}
+    for col, list_key in SUMMARY_LISTS:
+        found = {}
+        for key in enums.keys(list_key):
+            found[key] = row[i]
+            i += 1
+        found[None] = row[i]
+        i += 1
+        found["?"] = total - sum(found.values())  # values not in the list (a data-quality issue)
+        counts[col] = found
+    overdue, due = row[i], row[i + 1]
+    return Summary(total, counts, overdue, due, list(zip(month_keys(now.date(), months), row[i + 2:])))
+
+
+def deal_counts_query(scope: Scope) -> tuple[str, dict]:
+    sql = ("SELECT r.stage, COUNT(*), SUM(COALESCE(r.amount, 0)) FROM deals r JOIN customers c ON c.customer_id = r.customer_id "
+           f"WHERE NOT r.deleted AND NOT c.deleted{scope.sql} GROUP BY r.stage")
+    return sql, dict(scope.params)
+
+
+def _build_funnel(order: list[str], labels: dict[str, str], current: dict[str, int], furthest: dict[str, int],
+                  medians: dict[str, tuple[float, int]]) -> list[Stage]:
+    stages = []
+    reached = []
+    for i, key in enumerate(order):
+        reached.append(sum(n for k, n in furthest.items() if k in order and order.index(k) >= i))
+    for i, key in enumerate(order):
+        conv = (reached[i + 1] / reached[i] if reached[i] else None) if i + 1 < len(order) else None
+        med = medians.get(key)
+        stages.append(Stage(key, labels[key], current.get(key, 0), reached[i], conv,
+                            round(med[0], 1) if med else None, med[1] if med else 0))
+    return stages
+
+
+def status_funnel(store, user: User | None = None, summary: Summary | None = None) -> Funnel:
+    """潜在客户 → 意向客户 → 成交客户: counts, conversion between stages and median days in each.
+
+    Reached: customers now at a stage or past it; a lost customer counts as far as the status it
+    was lost from (the audit log), or at the first stage when it never moved.
+    """
+    enums = store.enums()
+    order = [k for k in enums.keys("customer_status") if k != LOST]
+    labels = {k: enums.label("customer_status", k, _lang()) for k in order}
+    scope = scope_for(user)
+    summary = summary or customer_summary(store, user)
+    current = {k: n for k, n in summary.counts["status"].items() if k in order}
+    lost = summary.counts["status"].get(LOST, 0)
+    furthest = dict(current)
+    placed = 0
+    for stage, n in _run(store, lost_from_query(scope)):
+        stage = stage if stage in order else order[0]
+        furthest[stage] = furthest.get(stage, 0) + n
+        placed += n
+    if order:
+        furthest[order[0]] = furthest.get(order[0], 0) + lost - placed
+    medians = {k: (d, m) for k, d, m in _run(store, stage_medians_query(_dialect(store), scope, "customer"))}
+    return Funnel(_build_funnel(order, labels, current, furthest, medians), lost=lost)
+
+
+def deal_funnel(store, user: User | None = None) -> Funnel:
+    """线索 → 需求确认 → 报价 → 签约 → 回款: counts, conversion, median days, the slowest step."""
+    enums = store.enums()
+    order = enums.keys("deal_stage")
+    labels = {k: enums.label("deal_stage", k, _lang()) for k in order}
+    scope = scope_for(user)
+    current = {k: n for k, n, _ in _run(store, deal_counts_query(scope))}
+    medians = {k: (d, m) for k, d, m in _run(store, stage_medians_query(_dialect(store), scope, "deal"))}
+    stages = _build_funnel(order, labels, current, dict(current), medians)
+    timed = [s for s in stages[:-1] if s.median_days is not None]
+    slowest = None
+    if timed:
+        worst = max(timed, key=lambda s: s.median_days)
+        nxt = stages[stages.index(worst) + 1]
+        slowest = f"{worst.label} → {nxt.label}"
+    return Funnel(stages, slowest=slowest)
+
+
+# ---- distributions and trend --------------------------------------------------------------------
+
+#: What a distribution can be taken by: the summary's list fields, and region (province + city).
+DISTRIBUTIONS = ("industry", "region", "source", "customer_level", "status")
+
+
+def region_query(scope: Scope) -> tuple[str, dict]:
+    sql = (f"SELECT c.province, c.city, COUNT(*) FROM customers c WHERE NOT c.deleted{scope.sql} "
+           "GROUP BY c.province, c.city")
+    return sql, dict(scope.params)
+
+
+def distribution(store, user: User | None = None, by: str = "industry",
+                 summary: Summary | None = None) -> list[tuple[str, int]]:
+    """(label, customers) by a field, largest first; region gives '省份 城市'.  A list field shows
+    every value of its list (0 when no customer has it), （未填） for empty and （不在列表中） for
+    values the list does not have."""
+    if by not in DISTRIBUTIONS:
+        raise InvalidInput(tr(f"无法按“{by}”统计；可选 {', '.join(DISTRIBUTIONS)}",
+                              f"cannot count by '{by}'; use one of {', '.join(DISTRIBUTIONS)}"))
+    if by == "region":
+        out = [((f"{p or ''} {c or ''}".strip() if (p or c) else UNSET) if p != c else (p or UNSET), n)
+               for p, c, n in _run(store, region_query(scope_for(user)))]
+    else:
+        summary = summary or customer_summary(store, user)
+        f = store.entity("customer").get(by)
+        enums = store.enums()
+        out = []
+        for key, n in summary.counts[by].items():
+            if key is None:
+                label = UNSET
+            elif key == "?":
+                label = tr("（不在列表中）", "(not in the list)")
+            else:
+                label = enums.label(f.enum, key, _lang())
+            if n or (key not in (None, "?")):
+                out.append((label, n))
+    merged: dict[str, int] = {}
+    for label, n in out:
+        merged[label] = merged.get(label, 0) + n
+    return sorted(merged.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def new_customers_by_month(store, user: User | None = None, months: int = 12,
+                           summary: Summary | None = None) -> list[tuple[str, int]]:
+    """(YYYY-MM, new customers) for the last ``months`` months up to this one, empty months included."""
+    summary = summary if summary is not None and len(summary.months) == months else \
+        customer_summary(store, user, months=months)
+    return list(summary.months)
+
+
+# ---- activity per owner ------------------------------------------------------------------------
+
+def owner_activity_query(scope: Scope, start: str, end: str, won: str) -> tuple[str, dict]:
+    fscope = scope.sql.replace("c.", "fc.")
+    sql = f"""
+SELECT owner, SUM(f), SUM(n), SUM(w) FROM (
+  SELECT f.user || '' AS owner, COUNT(*) AS f, 0 AS n, 0 AS w FROM followups f
+   WHERE NOT f.deleted AND f.follow_time >= :start AND f.follow_time < :end
+   {f"AND f.customer_id IN (SELECT fc.customer_id FROM customers fc WHERE 1 = 1{fscope})" if scope.sql else ""}
+   GROUP BY f.user || ''
+  UNION ALL
+  SELECT c.owner || '', 0, COUNT(*), 0 FROM customers c
+   WHERE NOT c.deleted AND c.created_at >= :start AND c.created_at < :end{scope.sql} GROUP BY c.owner || ''
+  UNION ALL
+  SELECT c.owner || '', 0, 0, COUNT(*) FROM audit_log a JOIN customers c ON c.customer_id = a.record_id
+   WHERE a.entity = 'customer' AND a.field = 'status' AND a.action = 'update' AND a.new_value = :won
+     AND a.at >= :start AND a.at < :end AND NOT c.deleted{scope.sql} GROUP BY c.owner || ''
+) x GROUP BY owner ORDER BY owner"""
+    return sql, {"start": start, "end": end, "won": f'"{won}"', **scope.params}
+
+
+@dataclass
+class Activity:
+    owner: str
+    followups: int
+    new_customers: int
+    conversions: int
+
+
+def default_period(days: int = 30) -> tuple[date, date]:
+    """The last ``days`` days up to and including today."""
+    today = clock.today()
+    return today - timedelta(days=days - 1), today
+
+
+def owner_activity(store, user: User | None = None, start: date | None = None, end: date | None = None) -> list[Activity]:
+    """Per owner, for start … end (dates, both included; default the last 30 days): follow-ups
+    logged, customers created, customers converted to 成交客户."""
+    if start is None or end is None:
+        d_start, d_end = default_period()
+        start, end = start or d_start, end or d_end
+    if end < start:
+        raise InvalidInput(tr(f"结束日期 {end} 早于开始日期 {start}", f"end {end} is before start {start}"))
+    won = _won_key(store)
+    rows = _run(store, owner_activity_query(scope_for(user), _text_time(start), _text_time(end + timedelta(days=1)), won))
+    return [Activity(o or UNSET, int(f), int(n), int(w)) for o, f, n, w in rows]
+
+
+def _won_key(store) -> str:
+    order = [k for k in store.enums().keys("customer_status") if k != LOST]
+    return order[-1] if order else "won"
+
+
+# ---- everything at once ------------------------------------------------------------------------
+
+@dataclass
+class AllReports:
+    """What the dashboard, the report workbook and ``crmsync report`` show."""
+
+    funnel: Funnel
+    deals: Funnel
+    industry: list[tuple[str, int]]
+    region: list[tuple[str, int]]
+    source: list[tuple[str, int]]
+    level: list[tuple[str, int]]
+    activity: list[Activity]
+    period: tuple[date, date]
+    segments: list[Segment]
+    quality: list[QualityCheck]
+    trend: list[tuple[str, int]]
+    customers: int = 0
+    overdue: int = 0
+    due: int = 0
+
+
+def all_reports(store, user: User | None = None, *, start: date | None = None, end: date | None = None,
+                settings: dict | None = None, quality: bool = True, duplicates: bool = True) -> AllReports:
+    """Every report for ``user`` (the dashboard's figures); one SQL aggregation each, and one pass
+    over the customers for every count by a list field."""
+    cfg = _settings(store, settings)
+    if start is None or end is None:
+        d_start, d_end = default_period()
+        start, end = start or d_start, end or d_end
+    summary = customer_summary(store, user, days=int(cfg.get("remind_days", 3)))
+    return AllReports(
+        funnel=status_funnel(store, user, summary), deals=deal_funnel(store, user),
+        industry=distribution(store, user, "industry", summary), region=distribution(store, user, "region"),
+        source=distribution(store, user, "source", summary), level=distribution(store, user, "customer_level", summary),
+        activity=owner_activity(store, user, start, end), period=(start, end),
+        segments=segments(store, user, cfg),
+        quality=data_quality(store, user, cfg, duplicates=duplicates) if quality else [],
+        trend=list(summary.months), customers=summary.total, overdue=summary.overdue, due=summary.due)
+
+
+# Segments and data quality live in their own modules (they need the helpers above).
+from .report_quality import QualityCheck, data_quality, data_quality_query, duplicate_check, quality_checks  # noqa: E402,F401
+from .report_segments import (SEGMENT_DEFAULTS, SEGMENT_RULES, Segment, segment_settings, segments,  # noqa: E402,F401
+                              segments_query)
