@@ -50,14 +50,14 @@ def add_followup(store, user: str, customer_id: str, values: Mapping, *, status:
             given["follow_time"] = clock.now()
         tx.require("edit", customer)  # a follow-up moves the customer's dates: the user must own them
         followup = tx.create("followup", given)
-        _touch_customer(tx, customer, followup)
+        touch_customer(tx, customer, followup)
         if status:
             _change_status(tx, customer_id, status, lost_reason,
                            reason or followup.get("content") or tr("跟进时更新状态", "status set with a follow-up"))
     return followup
 
 
-def _touch_customer(tx, customer: dict, followup: dict) -> None:
+def touch_customer(tx, customer: dict, followup: dict) -> None:
     """Move the customer's last contact and next follow-up to this follow-up's, if it is the latest."""
     when, nxt = followup.get("follow_time"), followup.get("next_time")
     last = customer.get("last_contact_at")

@@ -461,7 +461,25 @@ def _apply_creates(tx, ent: Entity, plan: Plan, copy_id: str, result: ApplyResul
                 plan.writes.pop(c.row, None)
                 result.refused += 1
     result.created_count += len(created)
+    if ent.key == "followup" and created:
+        _touch_customers(tx, [c.values for c in plan.creates if c.row in created])
     return created
+
+
+def _touch_customers(tx, followups: list) -> None:
+    """A follow-up typed in a copy moves its customer's last contact and next follow-up, as
+    `crmsync followup add` does: reminders must not depend on which way a call was logged."""
+    from .followups import touch_customer
+
+    latest: dict[str, dict] = {}
+    for f in followups:
+        cid = f.get("customer_id")
+        if cid and (cid not in latest or str(f.get("follow_time")) > str(latest[cid].get("follow_time"))):
+            latest[cid] = f
+    for cid, f in latest.items():
+        customer = tx.get("customer", cid)
+        if customer is not None and not customer.get("deleted"):
+            touch_customer(tx, customer, f)
 
 
 def _refusal(row: int, text: str) -> Refusal:
