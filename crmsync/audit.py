@@ -79,10 +79,10 @@ def append(conn, entries: list[Entry]) -> None:
         h = entry_hash(prev, seq, e)
         rows.append((seq, *e, prev, h))
         prev = h
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    quoted = ", ".join(f'"{c}"' for c in COLUMNS)
+    from .engine import bulk_insert
+
     # Bulk path: tuples straight to the driver (SQLAlchemy dict building costs more than the insert).
-    conn.exec_driver_sql(f"INSERT INTO audit_log ({quoted}) VALUES ({', '.join([mark] * len(COLUMNS))})", rows)
+    bulk_insert(conn, "audit_log", COLUMNS, rows)
     conn.execute(audit_head.update().where(audit_head.c.id == 1).values(seq=seq, hash=prev))
 
 

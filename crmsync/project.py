@@ -45,7 +45,8 @@ def place_workbook(target: Path, store_path: Path, lang: str = "zh") -> Path:
             build_workbook(target, lang=lang)
         else:
             shutil.copyfile(source, target)
-    write_key_values(target, CONF_SHEET, workbook_conf(store_path.resolve(), lang))
+    location = store_path if "://" in str(store_path) else Path(store_path).resolve()  # a URL stays as is
+    write_key_values(target, CONF_SHEET, workbook_conf(location, lang))
     return target
 
 

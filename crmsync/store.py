@@ -64,6 +64,8 @@ class Store:
             if not create:
                 raise NotFound(tr(f"存储 {path} 不存在；请先运行 crmsync init", f"store {path} does not exist; run crmsync init first"))
             path.parent.mkdir(parents=True, exist_ok=True)
+        if create and path is None:
+            dialect.ensure_database(self.url)  # PostgreSQL: the database itself, when missing
         self.engine = dialect.create_store_engine(self.url)
         self._writer = self.engine.execution_options(**dialect.WRITE)
         self._cache: dict[str, object] = {}
@@ -76,7 +78,9 @@ class Store:
         except Exception as exc:  # a locked, corrupt or foreign file: one clear line
             if isinstance(exc, (StoreError, NotFound)):
                 raise
-            raise StoreError(tr(f"无法打开存储 {self.url}: {str(exc).splitlines()[0]}", f"cannot open store {self.url}: {str(exc).splitlines()[0]}")) from exc
+            where = dialect.display_url(self.url)  # never the password
+            why = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise StoreError(tr(f"无法打开存储 {where}: {why}", f"cannot open store {where}: {why}")) from exc
 
     def close(self) -> None:
         if self._raw is not None:

@@ -1,0 +1,6 @@
+"""tests/test_followups.py, run again on a PostgreSQL store (see pg_server.rerun_on_postgresql)."""
+
+import test_followups
+from pg_server import rerun_on_postgresql
+
+rerun_on_postgresql(globals(), test_followups)
