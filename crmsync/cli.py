@@ -143,16 +143,19 @@ def _show_record(store, entity_key: str, rec: dict) -> None:
 
 @command(app, "init")
 def init(directory: Annotated[Path, typer.Argument(help="目录 / directory")] = Path("."),
-         lang: LangOpt = None) -> None:
-    """Create a store and a workbook in DIRECTORY.
+         store: StoreOpt = None, lang: LangOpt = None) -> None:
+    """Create a store and a workbook in DIRECTORY (the store: DIRECTORY/crm.db, or --store URL).
 
     Example: crmsync init ./crm
+             crmsync init ./crm --store postgresql://crm@db.example.com/crm
     """
+    from .engine import display_url
     from .project import init_project
 
-    store_path, workbook = init_project(directory, lang=i18n.lang())
-    console.print(tr(f"已创建存储 {store_path}\n已创建工作簿 {workbook}",
-                     f"Created store {store_path}\nCreated workbook {workbook}"))
+    location, workbook = init_project(directory, lang=i18n.lang(), store=store or _defaults["store"])
+    shown = display_url(location) if "://" in str(location) else location
+    console.print(tr(f"已创建存储 {shown}\n已创建工作簿 {workbook}",
+                     f"Created store {shown}\nCreated workbook {workbook}"))
 
 
 @command(app, "demo")

@@ -50,16 +50,22 @@ def place_workbook(target: Path, store_path: Path, lang: str = "zh") -> Path:
     return target
 
 
-def init_project(directory: Path, lang: str = "zh") -> tuple[Path, Path]:
-    """Create (or reopen) the store and the workbook in directory; return both paths."""
+def init_project(directory: Path, lang: str = "zh", store: str | None = None) -> tuple[Path | str, Path]:
+    """Create (or reopen) the store and the workbook in directory; return both locations.
+
+    ``store``: a store elsewhere (a PostgreSQL URL, or a file); default ``DIRECTORY/crm.db``.  The
+    workbook is pointed at it without any password (each machine keeps its own in ~/.pgpass).
+    """
+    from .engine import shared_location
     from .store import Store
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    store_path = directory / STORE_NAME
-    Store(store_path, create=True, lang=lang).close()
-    workbook = place_workbook(directory / WORKBOOK_NAME, store_path, lang)
-    return store_path, workbook
+    location: Path | str = directory / STORE_NAME if store is None else store
+    Store(location, create=True, lang=lang).close()
+    shared = location if isinstance(location, Path) else shared_location(str(location))
+    workbook = place_workbook(directory / WORKBOOK_NAME, shared, lang)
+    return location, workbook
 
 
 def describe(directory: Path) -> str:
