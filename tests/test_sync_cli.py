@@ -5,19 +5,11 @@ from __future__ import annotations
 import pytest
 from records import customer
 from test_sync_copy import _customers, _new_row, edit, row_of
-from typer.testing import CliRunner
 
 from crmsync import macros
-from crmsync.cli import app
 from crmsync.errors import InvalidFile
 
-runner = CliRunner()
-
-
-def run(*args, code=0):
-    result = runner.invoke(app, [str(a) for a in args])
-    assert result.exit_code == code, result.output
-    return result.output
+from cli_run import run
 
 
 @pytest.fixture

@@ -11,20 +11,12 @@ import sys
 import time
 
 import pytest
-from typer.testing import CliRunner
 from records import customer
 from watch_copies import add_customer, checkout, edit_customer, wait_for, write_config
 
-from crmsync.cli import app
 from crmsync.watch import WatchState
 
-runner = CliRunner()
-
-
-def run(*args, code=0):
-    result = runner.invoke(app, [str(a) for a in args])
-    assert result.exit_code == code, result.output
-    return result.output
+from cli_run import run
 
 
 @pytest.fixture
