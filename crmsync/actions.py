@@ -4,9 +4,15 @@ Each action takes ``book`` — a ``WorkbookSeam``, a file path, or the ``xlwings
 to RunPython — and returns the one-line message for the status bar.  The CLI calls the same
 functions on files, so a button and its command always do the same thing.
 
-Actions whose engine belongs to a later piece of work (sync, duplicates, import/export, reports,
-approval) are not defined here yet: ``crmsync.macros`` then tells the user plainly that the button
-is not available and runs nothing.
+This module holds 校验 (validate) and what every action shares (sheets and columns by label,
+where the store is and who acts, the selection).  The other buttons live one concern per module:
+
+- crmsync/actions_sync.py: 同步 (sync) and 审核 (approve);
+- crmsync/actions_dedupe.py: 查重 (duplicates);
+- crmsync/actions_reports.py: 刷新提醒, 刷新仪表板, 新增跟进, 导出;
+- crmsync/actions_import.py: 导入 (import a legacy spreadsheet).
+
+crmsync/macros.py maps each ribbon button to its function.
 """
 
 from __future__ import annotations
@@ -219,7 +225,7 @@ def _store_enums():
         return None
 
 
-# ---- sync and approval (crmsync/sync_copy.py, crmsync/sync_apply.py) -----------------------------
+# ---- where the store is and who acts; the workbook's own file ---------------------------------
 
 def _sync_context(book: Any, seam, store: str | None, user: str | None) -> tuple[str, str]:
     """Where the store is and who acts: given, else the workbook's xlwings.conf / the environment.
@@ -272,154 +278,10 @@ def _copy_id(book: Any, seam) -> str:
     return str(Path(path).resolve()) if path else seam.name
 
 
-def sync_workbook(book: Any, *, store: str | None = None, user: str | None = None,
-                  lang: str | None = None) -> str:
-    """The 同步 button: sync the workbook with the store and write the outcome back into it."""
-    from .errors import CrmsyncError
-    from .store import Store
-    from .sync_copy import sync_book
-
-    seam = as_seam(book)
-    try:
-        location, who = _sync_context(book, seam, store, user)
-        with Store(location, lang=lang or i18n.lang()) as s:
-            return sync_book(s, seam, who, copy_id=_copy_id(book, seam), write_back=True, lang=lang).message
-    except CrmsyncError as exc:
-        seam.status(str(exc))
-        return str(exc)
-    finally:
-        _close_own(book, seam)
-
-
 def _close_own(book: Any, seam) -> None:
     """Close a FileBook this action opened from a path (a seam or a workbook it was given stays open)."""
     if seam is not book and hasattr(seam, "close") and (isinstance(book, str) or hasattr(book, "__fspath__")):
         seam.close()
-
-
-def approve_workbook(book: Any, *, store: str | None = None, user: str | None = None,
-                     lang: str | None = None) -> str:
-    """The 审核 button: approve the pending new customers listed in the workbook that the user may approve."""
-    from .errors import CrmsyncError
-    from .store import Store
-    from .sync_apply import approve_customers, pending_customers
-
-    seam = as_seam(book)
-    lang = lang or i18n.lang()
-    try:
-        location, who = _sync_context(book, seam, store, user)
-        listed = set()
-        for ent, sheet in entity_sheets(seam.sheet_names()):
-            if ent.key == "customer":
-                table = seam.read_table(sheet)
-                col = field_columns(ent, table).get("customer_id")
-                listed = {str(r[col]).strip() for r in table.rows if col is not None and r[col]}
-        with Store(location, lang=lang) as s:
-            ids = [c["customer_id"] for c in pending_customers(s, who) if c["customer_id"] in listed]
-            if not ids:
-                text = _t(lang, "没有待审核的新客户", "No new customers waiting for approval")
-            else:
-                approved, refused = approve_customers(s, who, ids)
-                text = _t(lang, f"已审核 {len(approved)} 个新客户", f"Approved {len(approved)} new customers")
-                if refused:
-                    text += _t(lang, f"，{len(refused)} 个未通过：{refused[0][1]}", f"; {len(refused)} refused: {refused[0][1]}")
-    except CrmsyncError as exc:
-        text = str(exc)
-    finally:
-        _close_own(book, seam)
-    seam.status(text)
-    return text
-
-
-# ---- 查重 (crmsync.dedupe) ---------------------------------------------------------------------
-
-#: Notes the 查重 button writes start with this (after MARK_PREFIX), so the next run replaces
-#: its own notes and leaves every other note alone.
-DUPE_NOTE = ("疑似重复", "Likely duplicate")
-DUPE_SHEET = ("查重", "Duplicates")
-
-
-def dedupe_workbook(book: Any, *, store: str | None = None, lang: str | None = None) -> str:
-    """The 查重 button: find likely duplicate customers among the customer sheet's rows, and
-    between them and the store's customers when a store is configured; mark each duplicate row's
-    name cell with a note naming the others, and list the pairs on a 查重 sheet (in Excel; in a
-    file without that sheet the notes are the report).  Returns the status-bar message."""
-    import os
-
-    from .dedupe import customer_config, find_duplicates, find_store_matches
-    from .schema import CUSTOMER
-
-    seam = as_seam(book)
-    lang = lang or i18n.lang()
-    names = seam.sheet_names()
-    found = [(e, s) for e, s in entity_sheets(names) if e.key == "customer"]
-    if not found:
-        text = _t(lang, "工作簿中没有客户工作表", "The workbook has no customer sheet")
-        seam.status(text)
-        return text
-    sheet = found[0][1]
-    seam.status(_t(lang, "正在查重…", "Looking for duplicates…"))
-    table = seam.read_table(sheet)
-    columns = field_columns(CUSTOMER, table)
-    cfg = customer_config()
-    keys = [f.key for f in cfg.fields if f.key in columns]
-    rows = [{k: (r[columns[k]] if columns[k] < len(r) else None) for k in keys} for r in table.rows]
-    id_col = columns.get("customer_id")
-    own_ids = [str(r[id_col]).strip() if id_col is not None and id_col < len(r) and r[id_col] else ""
-               for r in table.rows]
-    numbers = table.row_numbers
-    note_of: dict[int, list[str]] = defaultdict(list)
-    report = Report(header=[_t(lang, "行", "Row"), _t(lang, "疑似重复", "Duplicate of"),
-                            _t(lang, "匹配度", "Score"), _t(lang, "依据", "Evidence")], rows=[])
-    name_col = columns.get("customer_name", 0) + 1
-    inside = find_duplicates(rows, cfg)
-    for m in inside.pairs:
-        a, b = numbers[m.a], numbers[m.b]
-        for x, y in ((a, b), (b, a)):
-            note_of[x].append(_t(lang, f"第 {y} 行（{m.score:.2f}：{m.evidence}）", f"row {y} ({m.score:.2f}: {m.evidence})"))
-        report.links[(len(report.rows), 1)] = Link(sheet, a, name_col)
-        report.rows.append([a, _t(lang, f"第 {b} 行", f"row {b}"), round(m.score, 4), m.evidence])
-    location = store
-    if location is None:  # the workbook's xlwings.conf, else the environment
-        from .lookup import settings
-
-        location = settings().store or os.environ.get("CRMSYNC_STORE")
-    in_store = 0
-    if location:
-        from .errors import CrmsyncError
-        from .store import Store
-
-        try:
-            with Store(location, lang=lang) as s:
-                matches = find_store_matches(s, rows)
-        except CrmsyncError:
-            matches = []
-        for i, found_here in enumerate(matches):
-            others = [m for m in found_here if m.a != own_ids[i]]
-            for m in others:
-                in_store += 1
-                note_of[numbers[i]].append(f"{m.a}（{m.score:.2f}：{m.evidence}）" if lang != "en"
-                                           else f"{m.a} ({m.score:.2f}: {m.evidence})")
-                report.links[(len(report.rows), 1)] = Link(sheet, numbers[i], name_col)
-                report.rows.append([numbers[i], m.a, round(m.score, 4), m.evidence])
-    prefixes = tuple(MARK_PREFIX + p for p in DUPE_NOTE)
-    before = {c: t for c, t in seam.marked_cells(sheet).items() if t.startswith(prefixes)}
-    marks = {(row, name_col): f"{_t(lang, *DUPE_NOTE)}：" + "；".join(notes) for row, notes in note_of.items()}
-    seam.mark_cells(sheet, marks, clear=[c for c in before if c not in marks])
-    report_sheet = next((n for n in DUPE_SHEET if n in names), None)
-    if report_sheet is not None or not _is_file(seam):
-        seam.replace_report(report_sheet or _t(lang, *DUPE_SHEET), report)
-    seam.save()
-    if not note_of:
-        text = _t(lang, f"查重完成：{len(rows)} 行中没有发现疑似重复", f"No likely duplicates among {len(rows)} rows")
-    else:
-        text = _t(lang, f"查重完成：{len(rows)} 行中 {len(inside.clusters)} 组疑似重复"
-                  + (f"，{in_store} 处与中心库已有客户重复" if location else "") + "，已在客户名称上标注",
-                  f"{len(inside.clusters)} groups of likely duplicates among {len(rows)} rows"
-                  + (f", {in_store} matches with customers in the store" if location else "")
-                  + "; marked on the customer names")
-    seam.status(text)
-    return text
 
 
 def _is_file(seam) -> bool:
@@ -427,8 +289,6 @@ def _is_file(seam) -> bool:
 
     return isinstance(seam, FileBook)
 
-
-# ---- follow-ups, reminders, dashboard, export (crmsync/reports.py, dashboard.py, export.py) ------
 
 def _report_context(book: Any, seam, store: str | None, user: str | None) -> tuple[str, str]:
     """Where the store is and whose view: as for sync, but a missing user reads as the admin —
@@ -459,131 +319,14 @@ def _customer_rows(seam) -> dict[str, int]:
     return {str(r[col]): n for r, n in zip(table.rows, table.row_numbers) if col < len(r) and r[col]}
 
 
-def refresh_reminders(book: Any, *, store: str | None = None, user: str | None = None,
-                      lang: str | None = None) -> str:
-    """刷新提醒: list the user's reminders on the 提醒 sheet, per owner, overdue first, each customer
-    id linking to its row on the 客户 sheet."""
-    from .reports import KIND_LABELS, reminders
-    from .store import Store
-
-    seam = as_seam(book)
-    lang = lang or i18n.lang()
-    location, who = _report_context(book, seam, store, user)
-    with Store(location) as s:
-        found = reminders(s, s.user(who))
-        enums = s.enums()
+def selected_customer_ids(seam) -> list[str] | None:
+    """The ids of the customers on the rows selected on the customer sheet, in order; None when
+    nothing is selected there (a selected row without a customer id counts for nothing)."""
     names = seam.sheet_names()
-    rows_of = _customer_rows(seam)
     cust = ENTITIES["customer"]
-    cust_sheet = next((n for n in (cust.zh, cust.en) if n in names), cust.label(lang))
-    header = _report_header("reminders", lang) + [_t(lang, "提醒类型", "Kind"), _t(lang, "说明", "Detail")]
-    report = Report(header=header, rows=[])
-    for r in found:
-        if r.customer_id in rows_of:
-            report.links[(len(report.rows), 1)] = Link(cust_sheet, rows_of[r.customer_id], 1)
-        report.rows.append([r.customer_id, r.customer_name, r.owner,
-                            enums.label("priority", r.priority, lang) if r.priority else None,
-                            r.when if r.kind in ("due", "overdue") else None, r.last_contact, r.days_overdue,
-                            KIND_LABELS[r.kind][1 if lang == "en" else 0],
-                            (r.when if r.kind == "date" else "") + ("  " if r.kind == "date" else "") + r.detail])
-    seam.replace_report(report_sheet_name("reminders", names), report)
-    seam.save()
-    overdue = sum(1 for r in found if r.kind == "overdue")
-    text = _t(lang, f"提醒已刷新：{len(found)} 条，其中已逾期 {overdue} 条", f"Reminders refreshed: {len(found)}, {overdue} overdue")
-    seam.status(text)
-    return text
-
-
-def refresh_dashboard(book: Any, *, store: str | None = None, user: str | None = None,
-                      lang: str | None = None) -> str:
-    """刷新仪表板: key figures and report tables on the 仪表板 sheet; on a file, its charts too.
-
-    Inside Excel the values are rewritten through the seam and the charts already in the workbook
-    (put there by ``crmsync report --book``) follow them: the blocks keep their place and size.
-    """
-    from .dashboard import dashboard_layout, scope_text
-    from .reports import all_reports
-    from .store import Store
-
-    seam = as_seam(book)
-    lang = lang or i18n.lang()
-    location, who = _report_context(book, seam, store, user)
-    sheet = report_sheet_name("dashboard", seam.sheet_names())
-    with Store(location) as s:
-        actor = s.user(who)
-        figures = all_reports(s, actor)
-        lay = dashboard_layout(figures, sheet, scope=scope_text(actor))
-    seam.replace_report(sheet, lay.report())
-    seam.save()
-    if _is_file(seam):
-        from .xlsx_chart import write_charts
-
-        write_charts(seam.path, sheet, lay.charts)
-    text = _t(lang, f"仪表板已刷新：{figures.customers} 个客户，{len(lay.charts)} 个图表",
-              f"Dashboard refreshed: {figures.customers} customers, {len(lay.charts)} charts")
-    seam.status(text)
-    return text
-
-
-def new_followup(book: Any, customer_id: str | None = None, *, user: str | None = None,
-                 lang: str | None = None) -> str:
-    """新增跟进: a new row on the 跟进记录 sheet for the selected customer (time and user filled in),
-    ready to type the content; the next sync stores it.
-
-    The customer is ``customer_id``, else the one on the selected row of the customer sheet, when
-    the seam can tell the selection (an optional ``seam.selected_cell()`` → (sheet, (row, col))).
-    """
-    import os
-
-    from . import clock
-    from .errors import InvalidInput
-
-    seam = as_seam(book)
-    lang = lang or i18n.lang()
-    names = seam.sheet_names()
-    if customer_id is None:
-        selected = getattr(seam, "selected_cell", None)
-        cell = selected() if callable(selected) else None
-        cust = ENTITIES["customer"]
-        if cell is not None and cell[0] in (cust.zh, cust.en):
-            customer_id = {n: cid for cid, n in _customer_rows(seam).items()}.get(cell[1][0])
-    if not customer_id:
-        raise InvalidInput(_t(lang, "请先在“客户”表中选中一个客户所在的行", "select a customer's row on the Customers sheet first"))
-    fu = ENTITIES["followup"]
-    sheet = next((n for n in (fu.zh, fu.en) if n in names), None)
-    if sheet is None:
-        raise InvalidInput(_t(lang, "工作簿中没有“跟进记录”表", "the workbook has no Follow-ups sheet"))
-    table = seam.read_table(sheet)
-    cols = field_columns(fu, table)
-    row = max(table.row_numbers, default=table.header_row) + 1
-    values = {"customer_id": customer_id, "user": user or os.environ.get("CRMSYNC_USER"),
-              "follow_time": clock.now().strftime("%Y-%m-%d %H:%M")}
-    cells = {(row, cols[k] + 1): v for k, v in values.items() if k in cols and v}
-    seam.write_cells(sheet, cells)
-    seam.save()
-    text = _t(lang, f"已在“{sheet}”第 {row} 行为客户 {customer_id} 新增跟进，请填写跟进内容后同步",
-              f"New follow-up for {customer_id} on row {row} of {sheet}: type the content, then sync")
-    seam.status(text)
-    return text
-
-
-def export_workbook(book: Any, *, store: str | None = None, user: str | None = None, out: str | None = None,
-                    lang: str | None = None) -> str:
-    """导出: the customers the user may export, to an .xlsx beside the workbook (sensitive fields
-    masked by role, formula-safe, audited); return where it went."""
-    from pathlib import Path
-
-    from . import clock
-    from .export import export_customers
-    from .store import Store
-
-    seam = as_seam(book)
-    lang = lang or i18n.lang()
-    location, who = _report_context(book, seam, store, user)
-    folder = Path(getattr(seam, "path", None) or getattr(book, "fullname", None) or ".").resolve().parent
-    target = Path(out) if out else folder / f"{_t(lang, '客户导出', 'customers')}-{clock.now():%Y%m%d-%H%M%S}.xlsx"
-    with Store(location) as s:
-        result = export_customers(s, who, target)
-    text = _t(lang, f"已导出 {result.rows} 个客户到 {target.name}", f"Exported {result.rows} customers to {target.name}")
-    seam.status(text)
-    return text
+    sheet = next((n for n in (cust.zh, cust.en) if n in names), None)
+    rows = seam.selected_rows(sheet) if sheet is not None else []
+    if not rows:
+        return None
+    id_of = {n: cid for cid, n in _customer_rows(seam).items()}
+    return [id_of[r] for r in rows if r in id_of]

@@ -82,11 +82,20 @@ class FileBook:
     :param on_status: called with each status message (the CLI prints them); every message is
         also kept in ``messages``, the last one last.
     :param lang: the language of error messages ("zh"/"en"; default the user's).
+    :param selected: what stands for the user's selection, which a file does not have: a row or
+        rows (Excel's numbers), on ``selected_sheet`` or, when that is None, on any sheet asked.
+    :param chosen_file: the file ``choose_file`` answers with (else ``$CRMSYNC_CHOSEN_FILE``,
+        else None, as when the user cancels).
     Raises InvalidFile when the file is missing or not a safe workbook; the file is not changed.
     """
 
     def __init__(self, path: str | Path, *, on_status: Callable[[str], Any] | None = None,
-                 lang: str | None = None, limits: Limits = DEFAULT_LIMITS):
+                 lang: str | None = None, limits: Limits = DEFAULT_LIMITS,
+                 selected: int | Iterable[int] | None = None, selected_sheet: str | None = None,
+                 chosen_file: str | Path | None = None):
+        self.selected = [selected] if isinstance(selected, int) else list(selected or ())
+        self.selected_sheet = selected_sheet
+        self.chosen_file = chosen_file
         self.path = Path(path)
         self.name = self.path.name
         self.on_status = on_status
@@ -241,6 +250,27 @@ class FileBook:
         finally:
             self.close()  # the file on disk is the new one (or the old one after a failure): read it afresh
         self._pending.clear()
+
+    # -- what stands for the user: the selection and the file dialog --
+
+    def selected_rows(self, sheet: str) -> list[int]:
+        """The rows given as ``selected`` when they are on ``sheet`` (as given, without repeats)."""
+        if not self.selected:
+            return []
+        if self.selected_sheet is not None and self._sheet(self.selected_sheet) != self._sheet(sheet):
+            return []
+        return list(dict.fromkeys(self.selected))
+
+    def selected_row(self, sheet: str) -> int | None:
+        rows = self.selected_rows(sheet)
+        return rows[0] if rows else None
+
+    def choose_file(self, title: str) -> str | None:
+        """The file given as ``chosen_file``, else ``$CRMSYNC_CHOSEN_FILE``; None stands for a cancel."""
+        import os
+
+        chosen = self.chosen_file or os.environ.get("CRMSYNC_CHOSEN_FILE")
+        return str(chosen) if chosen else None
 
     def _check_cell(self, cell: Cell) -> None:
         r, c = cell

@@ -37,6 +37,10 @@ __all__ = ["ExcelBook", "MARK_RGB", "excel_text", "rectangles"]
 #: seam.MARK_FILL as the (r, g, b) xlwings sets and reads.
 MARK_RGB: tuple[int, int, int] = tuple(int(MARK_FILL[i:i + 2], 16) for i in (0, 2, 4))  # type: ignore[assignment]
 
+#: The Open dialog's file types (Application.GetOpenFilename's FileFilter: label, patterns).
+OPEN_FILTER = "Excel / CSV (*.xlsx;*.xlsm;*.xls;*.csv),*.xlsx;*.xlsm;*.xls;*.csv"
+
+
 class ExcelBook:
     """The open workbook in Excel, as a ``WorkbookSeam``.
 
@@ -207,6 +211,47 @@ class ExcelBook:
 
     def save(self) -> None:
         """Nothing to do: the workbook is open in Excel and the user saves it there."""
+
+    # -- the user's selection and file dialog ----------------------------------------------------
+
+    def selected_rows(self, sheet: str) -> list[int]:
+        """The rows of Excel's selection when it is on ``sheet`` of this workbook; a whole-column
+        selection stops at the sheet's last used row.  Of a multi-area selection (Ctrl+click),
+        the first area counts."""
+        try:
+            sel = self._app.selection
+        except Exception:  # a chart or a shape is selected, or Excel is busy
+            return []
+        if sel is None:
+            return []
+        sh = sel.sheet
+        if sh.book.name != self.book.name or sh.name.casefold() != sheet.casefold():
+            return []
+        first, count = sel.row, sel.shape[0]
+        used = sh.used_range
+        last = min(first + count - 1, used.row + used.shape[0] - 1)
+        return list(range(first, last + 1))
+
+    def selected_row(self, sheet: str) -> int | None:
+        """The first row of Excel's selection on ``sheet`` (the active cell's row, unless the range
+        was selected from the bottom up), or None."""
+        rows = self.selected_rows(sheet)
+        return rows[0] if rows else None
+
+    def choose_file(self, title: str) -> str | None:
+        """Excel's own Open dialog (``Application.GetOpenFilename``); the chosen path, or None
+        when the user cancels.  An Excel that has no such call (xlwings on macOS drives Excel
+        through AppleScript) is refused with a message pointing at ``crmsync import``."""
+        ask = getattr(self._app.api, "GetOpenFilename", None)
+        if ask is None:
+            from .errors import InvalidInput
+            from .i18n import tr
+
+            raise InvalidInput(tr("此 Excel 不能打开选择文件的对话框：请在命令行运行 crmsync import 文件",
+                                  "this Excel cannot show a file dialog: run crmsync import FILE instead"))
+        chosen = ask(OPEN_FILTER, 1, title)
+        # Excel answers False when the user cancels
+        return str(chosen) if chosen and chosen is not True else None
 
     # -- helpers -------------------------------------------------------------------------------
 

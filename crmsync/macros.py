@@ -78,35 +78,35 @@ ACTIONS: dict[str, Action] = {
         _action("dedupe", "查重", "Find duplicates",
                 "按名称、信用代码和手机号查找疑似重复的客户。",
                 "Find likely duplicate customers by name, credit code and mobile.",
-                "crmsync.actions:dedupe_workbook"),
+                "crmsync.actions_dedupe:dedupe_workbook"),
         _action("approve", "审核", "Approve",
                 "审核选中的待审核新客户（经理）。",
                 "Approve the selected pending new customers (managers).",
-                "crmsync.actions:approve_workbook"),
+                "crmsync.actions_sync:approve_workbook"),
         _action("sync", "同步", "Sync",
                 "与中心数据库同步：上传本地修改，取回他人修改，冲突写入“冲突”。",
                 "Sync with the store: send local edits, fetch others' changes, list conflicts.",
-                "crmsync.actions:sync_workbook"),
+                "crmsync.actions_sync:sync_workbook"),
         _action("import", "导入", "Import",
                 "从旧表格导入客户，按表头自动匹配列。",
                 "Import customers from a legacy spreadsheet, matching columns by header.",
-                "crmsync.actions:import_file"),
+                "crmsync.actions_import:import_file"),
         _action("export", "导出", "Export",
                 "导出客户列表（CSV/Excel），敏感字段按角色脱敏。",
                 "Export customers (CSV/Excel), masking sensitive fields by role.",
-                "crmsync.actions:export_workbook"),
+                "crmsync.actions_reports:export_workbook"),
         _action("new_followup", "新增跟进", "New follow-up",
                 "为当前选中的客户新增一条跟进记录。",
                 "Add a follow-up for the selected customer.",
-                "crmsync.actions:new_followup"),
+                "crmsync.actions_reports:new_followup"),
         _action("reminders", "刷新提醒", "Refresh reminders",
                 "列出今天到期和已逾期的跟进。",
                 "List follow-ups due today and overdue.",
-                "crmsync.actions:refresh_reminders"),
+                "crmsync.actions_reports:refresh_reminders"),
         _action("dashboard", "刷新仪表板", "Refresh dashboard",
                 "重新计算漏斗、转化率和跟进统计。",
                 "Recompute the funnel, conversion and follow-up figures.",
-                "crmsync.actions:refresh_dashboard"),
+                "crmsync.actions_reports:refresh_dashboard"),
     )
 }
 
@@ -136,7 +136,8 @@ def on_ribbon(button_id: str, book: Any = None, lang: str | None = None) -> str:
     """Run the action of a ribbon button and return the one-line message shown to the user.
 
     An id not in ``ACTIONS`` runs nothing.  An action whose implementation cannot be imported
-    yet says so and runs nothing.  The message also goes to Excel's status bar when a workbook
+    yet says so and runs nothing.  An action that refuses its input (a ``CrmsyncError``) shows
+    the reason as the message.  The message also goes to Excel's status bar when a workbook
     is at hand (``book``, or ``xlwings.Book.caller()`` when called from Excel).
 
     :param lang: ``zh`` or ``en``; defaults to the current language (crmsync.i18n: the
@@ -153,7 +154,15 @@ def on_ribbon(button_id: str, book: Any = None, lang: str | None = None) -> str:
     if func is None:
         return _show(message("unavailable", lang, label=action.label(lang)), book)
     book = book if book is not None else _caller_book()
-    result = func(book)
+    try:
+        result = func(book)
+    except Exception as exc:
+        from .errors import CrmsyncError
+
+        if not isinstance(exc, CrmsyncError):  # a bug: shown in full by RunPython, not hidden
+            raise
+        # a refused input (no selection, no store configured): one line, not a traceback dialog
+        return _show(str(exc), book)
     text = result if isinstance(result, str) else message("done", lang, label=action.label(lang))
     return _show(text, book)
 

@@ -106,6 +106,16 @@ class WorkbookSeam(Protocol):
     def save(self) -> None:
         """Make the changes durable (a file is written once, atomically)."""
 
+    def selected_rows(self, sheet: str) -> list[int]:
+        """The rows the user has selected on ``sheet``, in order; empty when the selection is
+        elsewhere (another sheet or workbook) or there is none."""
+
+    def selected_row(self, sheet: str) -> int | None:
+        """The row of the selected cell on ``sheet`` (the first row of a selected range), or None."""
+
+    def choose_file(self, title: str) -> str | None:
+        """Ask the user for a file to open; its path, or None when the user cancels."""
+
 
 def as_seam(book: Any) -> WorkbookSeam:
     """The seam for what an action was given: a seam, a path, or an ``xlwings.Book``."""

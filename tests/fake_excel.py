@@ -158,12 +158,27 @@ class Apps:
         raise KeyError(pid)
 
 
+class _AppApi(_Api):
+    """The native Application: only the Open dialog, which xlwings does not wrap."""
+
+    def GetOpenFilename(self, FileFilter=None, FilterIndex=None, Title=None, ButtonText=None, MultiSelect=False):
+        app = self.owner
+        app.engine.calls["App.api.GetOpenFilename"] += 1
+        app.open_dialogs.append((FileFilter, Title))
+        return app.open_answer if app.open_answer is not None else False  # Excel's cancel is False
+
+
 class App:
     def __init__(self, engine: Engine, pid: int):
         self.engine = engine
         self.pid = pid
         self.books = Books(self)
-        self.api = _Api(self)
+        self.api = _AppApi(self)
+        #: what the Open dialog answers (a path; None: the user cancels) and each dialog shown
+        self.open_answer: str | None = None
+        self.open_dialogs: list[tuple[str | None, str | None]] = []
+        #: the selected range (a Range of this app's books), None when nothing is
+        self.selected: Range | None = None
         self.visible = False
         self.display_alerts = True
         self.enable_events = True
@@ -211,10 +226,16 @@ class App:
         self._calculation = value
         self.settings_log.append(("calculation", value))
 
+    @property
+    def selection(self):
+        self.engine.calls["App.selection"] += 1
+        return self.selected
+
     def activate(self, steal_focus=False):
         pass
 
     def quit(self):
+        self.selected = None
         self.books._books.clear()
         if self in self.engine.apps._apps:
             self.engine.apps._apps.remove(self)
@@ -810,6 +831,19 @@ class FakeExcel:
     @property
     def status_bar(self):
         return self.app.impl.status_bar
+
+    def select(self, book, sheet: str, address: str) -> None:
+        """Select a range ("A3" or "A3:C5") on a sheet, as a user's click would."""
+        self.app.impl.selected = self.sheet(book, sheet).range(address)
+
+    def answer_open_dialog(self, path) -> None:
+        """The file the next Open dialogs answer with; None: the user cancels them."""
+        self.app.impl.open_answer = None if path is None else os.fspath(path)
+
+    @property
+    def open_dialogs(self) -> list[tuple[str | None, str | None]]:
+        """Each Open dialog shown: (file filter, title)."""
+        return self.app.impl.open_dialogs
 
     def snapshot(self, book):
         """Every sheet's state, for comparing before and after."""

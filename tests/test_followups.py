@@ -100,7 +100,7 @@ def test_cli_followup_add(team_store, store_path, cid):
 
 
 def test_new_followup_button_adds_a_row_for_the_customer(committed, tmp_path):
-    from crmsync.actions import new_followup
+    from crmsync.actions_reports import new_followup
     from crmsync.book_file import FileBook
 
     text = new_followup(committed, "C202405210001", user="zhang")

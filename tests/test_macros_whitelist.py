@@ -127,3 +127,59 @@ def test_importing_macros_is_light(tmp_path):
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=tmp_path,
                    capture_output=True)
+
+
+def test_every_ribbon_button_resolves_to_a_real_function():
+    for action in macros.ACTIONS.values():
+        func = action.resolve()
+        assert callable(func), f"{action.id}: {action.target} does not exist"
+        module, _, name = action.target.partition(":")
+        assert (func.__module__, func.__name__) == (module, name), action.target  # defined where named
+
+
+def test_no_ribbon_button_says_not_available_and_an_unknown_id_still_runs_nothing(tmp_path, monkeypatch):
+    """Each button, clicked on a workbook with no store and no user configured: a one-line answer
+    (what to set up, or what it did), never 尚未可用 and never a traceback."""
+    import shutil
+
+    from crmsync import lookup
+    from crmsync.book_file import FileBook
+
+    monkeypatch.delenv("CRMSYNC_STORE", raising=False)
+    monkeypatch.delenv("CRMSYNC_USER", raising=False)
+    monkeypatch.delenv("CRMSYNC_CHOSEN_FILE", raising=False)
+    lookup.forget_settings()
+    path = tmp_path / "crm.xlsm"
+    shutil.copyfile(REPO / "crm_workbook.xlsm", path)
+    unavailable = macros.message("unavailable", label="")
+    for button in macros.ACTIONS:
+        book = FileBook(path)
+        text = macros.on_ribbon(button, book=book)
+        assert text and "\n" not in text and "尚未可用" not in text, (button, text)
+        assert text != unavailable
+    lookup.forget_settings()
+    before = path.read_bytes()
+    text = macros.on_ribbon("no_such_button", book=FileBook(path))
+    assert text == "未知的按钮“no_such_button”，未执行任何操作。请更新工作簿（crmsync workbook build）。"
+    assert path.read_bytes() == before
+
+
+def test_a_refusal_from_an_action_is_its_message_and_a_bug_is_not_hidden(monkeypatch):
+    from crmsync.errors import InvalidInput
+
+    fake = types.ModuleType("crmsync._refusing_actions")
+
+    def refuses(book):
+        raise InvalidInput("请先选中一个客户")
+
+    def breaks(book):
+        raise ZeroDivisionError("a bug")
+
+    fake.refuses, fake.breaks = refuses, breaks
+    monkeypatch.setitem(sys.modules, "crmsync._refusing_actions", fake)
+    monkeypatch.setitem(macros.ACTIONS, "sync", macros.Action("sync", "同步", "Sync", "crmsync._refusing_actions:refuses"))
+    book = FakeBook()
+    assert macros.on_ribbon("sync", book=book) == "请先选中一个客户" == book.app.status_bar
+    monkeypatch.setitem(macros.ACTIONS, "sync", macros.Action("sync", "同步", "Sync", "crmsync._refusing_actions:breaks"))
+    with pytest.raises(ZeroDivisionError):
+        macros.on_ribbon("sync", book=book)
