@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import i18n
-from .actions import _customer_rows, _is_file, _report_context, _report_header, _t, field_columns, report_sheet_name
+from .actions import _customer_rows, _is_file, _report_context, _report_header, _sync_context, _t, field_columns, report_sheet_name
 from .schema import ENTITIES
 from .seam import Link, Report, as_seam
 
@@ -130,7 +130,9 @@ def export_workbook(book: Any, *, store: str | None = None, user: str | None = N
 
     seam = as_seam(book)
     lang = lang or i18n.lang()
-    location, who = _report_context(book, seam, store, user)
+    # An export leaves the store and is audited under a name: it needs a real user, never the
+    # admin that reading falls back to when no one is set.
+    location, who = _sync_context(book, seam, store, user)
     folder = Path(getattr(seam, "path", None) or getattr(book, "fullname", None) or ".").resolve().parent
     target = Path(out) if out else folder / f"{_t(lang, '客户导出', 'customers')}-{clock.now():%Y%m%d-%H%M%S}.xlsx"
     with Store(location) as s:

@@ -294,7 +294,10 @@ def triage_columns(ids: Sequence, digests: Sequence[str], reasons: Sequence, mak
         r = make_row(i)
         if cur is None and k is not None:
             cur = (k[0], False)  # not moved since the copy's last sync
-        base = r.version if r.version is not None else (cur[0] if cur else 0)
+        # The base is the version this copy last synced, as the store remembers it; the hidden
+        # 同步版本 cell counts only where the store has no memory of the row: a hand-edited
+        # version must not turn a conflict into a silent overwrite (tests/test_roles_attack.py).
+        base = k[0] if k is not None else r.version if r.version is not None else (cur[0] if cur else 0)
         base_version[rid] = base
         if cur is not None and not cur[1] and cur[0] == base and not r.reason and fresh.get(rid) == r.digest:
             unchanged.append(r)
@@ -556,6 +559,11 @@ def _permission(ent: Entity, user: User, owner: Mapping | None, changes: Mapping
         if new_owner and inp.users and user.role == "manager" and inp.users[new_owner].team != user.team:
             return "owner", tr(f"只能把客户分配给本团队成员（{new_owner} 不在 {user.team}）",
                                f"may assign only within the team ({new_owner} is not in {user.team})")
+        if "team" in changes and user.role != "admin" and changes["team"] != user.team:
+            # moving a customer into another team (or none) hands it past the manager's scope
+            new_team = changes["team"] or tr("无", "none")
+            return "team", tr(f"只能在本团队内调整客户（{new_team} 不是 {user.team}）",
+                              f"may keep customers only within the team ({new_team} is not {user.team})")
     core = [k for k in changes if ent.get(k).core]
     if core and not (reason or "").strip():
         labels = "、".join(ent.get(k).zh for k in core)
@@ -603,7 +611,14 @@ def _plan_creates(plan: Plan, rows: Sequence[CopyRow], local_norm, view: StoreVi
                 f"用户 {values['owner']} 不存在", f"user {values['owner']} does not exist")))
             continue
         if ent.key == "customer" and inp.users:
-            values["team"] = values.get("team") or inp.users[values["owner"]].team
+            owner_team = inp.users[values["owner"]].team
+            if values.get("team") and values["team"] != owner_team and user.role != "admin":
+                # a typed 所属团队 must not put the customer in another team's view
+                plan.refusals.append(Refusal(r.row, None, "team", values["team"], tr(
+                    f"所属团队 {values['team']} 与负责人 {values['owner']} 的团队（{owner_team or '无'}）不符",
+                    f"team {values['team']} is not owner {values['owner']}'s team ({owner_team or 'none'})")))
+                continue
+            values["team"] = values.get("team") or owner_team
         decision = access.check(user, "create", owner)
         if not decision:
             plan.refusals.append(Refusal(r.row, None, None, None, decision.reason))

@@ -186,3 +186,12 @@ def test_buttons_in_excel(fx, store_path, committed, fake_excel, monkeypatch):  
     sheet = fake_excel.sheet(book, "仪表板")
     values = [r[:2] for r in sheet.rows(2)]
     assert ["客户总数", 3.0] in [list(v) for v in values]
+
+
+def test_export_button_needs_a_user_of_its_own(fx, store_path, committed, monkeypatch):
+    """Reading falls back to the admin when no user is set; an export, audited under a name, does not."""
+    monkeypatch.setenv("CRMSYNC_STORE", str(store_path))
+    monkeypatch.delenv("CRMSYNC_USER", raising=False)
+    text = macros.on_ribbon("export", book=committed)
+    assert "CRMSYNC_USER" in text
+    assert not list(committed.parent.glob("客户导出-*.xlsx"))
