@@ -52,16 +52,25 @@ def quality_checks(dialect: str) -> list[tuple[str, str, str, str]]:
     ]
 
 
+#: The checks of a value against its list, counted from the customer summary's groups (every
+#: stored value with its customers and smallest id) rather than evaluated again for every row.
+LIST_CHECKS = {"invalid_industry": ("industry", "industry"), "invalid_source": ("source", "source"),
+               "invalid_level": ("customer_level", "customer_level"), "invalid_status": ("status", "customer_status")}
+
+
 def data_quality_query(dialect: str, scope: Scope, verify_cutoff: str) -> tuple[str, dict]:
+    """The row checks (every check but LIST_CHECKS) in one pass over the customers."""
     parts = []
     for key, _, _, cond in quality_checks(dialect):
+        if key in LIST_CHECKS:
+            continue
         parts.append(f"SUM(CASE WHEN {cond} THEN 1 ELSE 0 END), MIN(CASE WHEN {cond} THEN c.customer_id END)")
     sql = f"SELECT {', '.join(parts)} FROM customers c WHERE NOT c.deleted{scope.sql}"
     return sql, {"verify_cutoff": verify_cutoff, **scope.params}
 
 
 def data_quality(store, user: User | None = None, settings: dict | None = None, *,
-                 duplicates: bool = True) -> list[QualityCheck]:
+                 duplicates: bool = True, summary=None) -> list[QualityCheck]:
     """Each data-quality check with how many customers fail it and one example.
 
     ``not_verified``: the record was not updated (confirmed) for ``verify_months`` months (setting,
@@ -72,15 +81,34 @@ def data_quality(store, user: User | None = None, settings: dict | None = None, 
     months = int(cfg.get("verify_months", 12))
     now = clock.now()
     cutoff = _text_time(now - timedelta(days=round(months * 30.44)))
-    row = _run(store, data_quality_query(_dialect(store), scope_for(user), cutoff))[0]
+    row = iter(_run(store, data_quality_query(_dialect(store), scope_for(user), cutoff))[0])
+    listed = _list_checks(store, user, summary)
     en = _lang() == "en"
     out = []
-    for i, (key, zh, en_label, _) in enumerate(quality_checks(_dialect(store))):
+    for key, zh, en_label, _ in quality_checks(_dialect(store)):
         label = (en_label if en else zh).replace("N", str(months)) if key == "not_verified" else (en_label if en else zh)
-        out.append(QualityCheck(key, label, int(row[2 * i] or 0), row[2 * i + 1]))
+        count, example = listed[key] if key in LIST_CHECKS else (int(next(row) or 0), next(row))
+        out.append(QualityCheck(key, label, count, example))
     dupes = duplicate_check(store, user) if duplicates else None
     if dupes is not None:
         out.append(dupes)
+    return out
+
+
+def _list_checks(store, user: User | None, summary) -> dict[str, tuple[int, str | None]]:
+    """LIST_CHECKS from the summary's groups: customers whose value is set but not an active value
+    of its list (read from the enums table now, as the SQL check did), and the smallest such id."""
+    from .reports import customer_summary
+
+    summary = summary if summary is not None and summary.values else customer_summary(store, user)
+    active: dict[str, set] = {}
+    for list_key, key in _run(store, ("SELECT e.list_key, e.key FROM enums e WHERE e.active", {})):
+        active.setdefault(list_key, set()).add(key)
+    out = {}
+    for check, (col, list_key) in LIST_CHECKS.items():
+        bad = [(n, first) for value, (n, first) in summary.values.get(col, {}).items()
+               if value is not None and value not in active.get(list_key, set())]
+        out[check] = (sum(n for n, _ in bad), min((first for _, first in bad), default=None))
     return out
 
 

@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 
 from . import clock
 from .access import User
-from .reports import LOST, Scope, _lang, _run, _settings, _text_time, _won_key, scope_for
+from .reports import (LOST, Scope, _customers_by_id, _dialect, _fence, _lang, _run, _settings, _text_time, _won_key,
+                      scope_for)
 
 
 # ---- segmentation ------------------------------------------------------------------------------
@@ -42,33 +43,36 @@ def segment_settings(settings: dict) -> dict:
     return {**SEGMENT_DEFAULTS, **(settings.get("segments") or {})}
 
 
-def segments_query(scope: Scope, cfg: dict, now: datetime, won: str) -> tuple[str, dict]:
+def segments_query(scope: Scope, cfg: dict, now: datetime, won: str, dialect: str = "sqlite") -> tuple[str, dict]:
+    """Customers and amount per segment in one pass over the customers (in
+    customer order).  Contact frequency is asked only of customers the cheaper rules leave, and
+    only up to ``active_followups`` follow-ups: a short range of ix_followups_customer_time, walked
+    in customer order, instead of counting every follow-up of the window and joining the counts."""
     since = _text_time(now - timedelta(days=int(cfg["window_days"])))
     risk_cutoff = _text_time(now - timedelta(days=int(cfg["risk_no_contact_days"])))
     new_cutoff = (now.date() - timedelta(days=int(cfg["new_customer_days"]))).isoformat()
+    active = int(cfg["active_followups"])
+    frequent = ("(SELECT COUNT(*) FROM (SELECT 1 FROM followups f WHERE f.customer_id = c.customer_id "
+                "AND f.follow_time >= :since AND NOT f.deleted LIMIT :active) n) >= :active") if active > 0 else "1 = 1"
+    sums = ", ".join(f"SUM(CASE WHEN seg = '{k}' THEN 1 ELSE 0 END), SUM(CASE WHEN seg = '{k}' THEN amount ELSE 0 END)"
+                     for k, *_ in SEGMENT_RULES)
     sql = f"""
-WITH fc AS (
-  -- grouped on an expression so the planner reads the time index, not the customer index (the
-  -- CAST gives the column text affinity back, so the join below gets an automatic index)
-  SELECT CAST(customer_id || '' AS TEXT) AS customer_id, COUNT(*) AS n FROM followups
-   WHERE NOT deleted AND follow_time >= :since GROUP BY customer_id || ''
-)
-SELECT {", ".join(f"SUM(CASE WHEN seg = '{k}' THEN 1 ELSE 0 END), SUM(CASE WHEN seg = '{k}' THEN amount ELSE 0 END)" for k, *_ in SEGMENT_RULES)}
+SELECT {sums}
 FROM (
   SELECT CASE
     WHEN (c.status = :won OR COALESCE(c.total_amount, 0) > 0)
          AND COALESCE(c.last_contact_at, c.created_at) < :risk_cutoff THEN 'risk'
     WHEN COALESCE(c.total_amount, 0) >= :high_amount THEN 'high'
-    WHEN COALESCE(fc.n, 0) >= :active
-         OR (COALESCE(c.total_amount, 0) >= :potential_amount
-             AND COALESCE(c.first_deal_date, substr(c.created_at, 1, 10)) >= :new_cutoff) THEN 'potential'
+    WHEN (COALESCE(c.total_amount, 0) >= :potential_amount
+          AND COALESCE(c.first_deal_date, substr(c.created_at, 1, 10)) >= :new_cutoff)
+         OR {frequent} THEN 'potential'
     ELSE 'normal' END AS seg,
     COALESCE(c.total_amount, 0) AS amount
-  FROM customers c LEFT JOIN fc ON fc.customer_id = c.customer_id
-  WHERE NOT c.deleted AND c.status <> :lost{scope.sql}
+  FROM {_customers_by_id(dialect)}
+  WHERE NOT c.deleted AND c.status <> :lost{scope.sql}{_fence(dialect)}
 ) x"""
     return sql, {"since": since, "won": won, "risk_cutoff": risk_cutoff, "high_amount": cfg["high_value_amount"],
-                 "active": int(cfg["active_followups"]), "potential_amount": cfg["potential_amount"],
+                 "active": active, "potential_amount": cfg["potential_amount"],
                  "new_cutoff": new_cutoff, "lost": LOST, **scope.params}
 
 
@@ -84,7 +88,7 @@ class Segment:
 def segments(store, user: User | None = None, settings: dict | None = None) -> list[Segment]:
     """Customers (not lost) per segment, in rule order, with their total amount."""
     cfg = segment_settings(_settings(store, settings))
-    row = _run(store, segments_query(scope_for(user), cfg, clock.now(), _won_key(store)))[0]
+    row = _run(store, segments_query(scope_for(user), cfg, clock.now(), _won_key(store), _dialect(store)))[0]
     found = {key: (int(row[2 * i] or 0), float(row[2 * i + 1] or 0)) for i, (key, *_) in enumerate(SEGMENT_RULES)}
     en = _lang() == "en"
     return [Segment(key, en_label if en else zh, found.get(key, (0, 0.0))[0], float(found.get(key, (0, 0.0))[1]), rule)

@@ -67,6 +67,17 @@ def _days(dialect: str, a: str, b: str) -> str:
     return f"(julianday({b}) - julianday({a}))"
 
 
+def _customers_by_id(dialect: str) -> str:
+    """The customer table joined by id (by its primary key: no covering index on the customers,
+    each would cost every bulk insert; see tables.py migration 5)."""
+    return "customers c"
+
+
+def _fence(dialect: str) -> str:
+    """Ends a subquery the outer aggregate must not flatten (it would repeat its CASE per SUM)."""
+    return " LIMIT -1" if dialect == "sqlite" else " OFFSET 0"
+
+
 def _unquote(expr: str) -> str:
     """A JSON-encoded string value of the audit log as plain text ('"won"' → won)."""
     return f"replace({expr}, '\"', '')"
@@ -280,8 +291,10 @@ def stage_medians_query(dialect: str, scope: Scope, entity: str) -> tuple[str, d
     """
     table, idcol, fieldname = ("customers", "customer_id", "status") if entity == "customer" else ("deals", "deal_id", "stage")
     rec = "c" if entity == "customer" else "r"
-    join = "JOIN customers c ON c.customer_id = ch.rid" if entity == "customer" else \
-        "JOIN deals r ON r.deal_id = ch.rid JOIN customers c ON c.customer_id = r.customer_id"
+    customers = _customers_by_id(dialect)
+    join = f"JOIN {customers} ON c.customer_id = ch.rid" if entity == "customer" else \
+        f"JOIN deals r{' INDEXED BY ix_deals_id_report' if dialect == 'sqlite' else ''} ON r.deal_id = ch.rid " \
+        f"JOIN {customers} ON c.customer_id = r.customer_id"
     days = _days(dialect, f"COALESCE(ch.entered, {rec}.created_at)", "ch.left_at")
     sql = f"""
 WITH ch AS (
@@ -302,12 +315,12 @@ SELECT stage, AVG(d), MAX(m) FROM ranked WHERE k IN ((m + 1) / 2, (m + 2) / 2) G
     return sql, dict(scope.params)
 
 
-def lost_from_query(scope: Scope) -> tuple[str, dict]:
+def lost_from_query(scope: Scope, dialect: str = "sqlite") -> tuple[str, dict]:
     """Lost customers by the status they were lost from (their last change to 流失客户)."""
     sql = f"""
 SELECT stage, COUNT(*) FROM (
   SELECT {_unquote('a.old_value')} AS stage, ROW_NUMBER() OVER (PARTITION BY a.record_id ORDER BY a.seq DESC) AS k
-  FROM audit_log a JOIN customers c ON c.customer_id = a.record_id
+  FROM audit_log a JOIN {_customers_by_id(dialect)} ON c.customer_id = a.record_id
   WHERE a.entity = 'customer' AND a.field = 'status' AND a.action = 'update' AND a.new_value = :lost_json
     AND c.status = :lost AND NOT c.deleted{scope.sql}
 ) x WHERE k = 1 GROUP BY stage"""
@@ -329,31 +342,32 @@ def month_keys(today: date, months: int = 12) -> list[str]:
     return keys[::-1]
 
 
-def customer_summary_query(enums, scope: Scope, now: datetime, days: int, months: int = 12) -> tuple[str, dict]:
-    """One pass over the customers: counts per value of each summary list (and empty), follow-ups
-    overdue and due within ``days``, new customers per month.  Conditional sums, no GROUP BY: a
-    sort of a million rows costs more than the few dozen comparisons per row."""
-    parts, params = ["COUNT(*)"], {"lost": LOST, **scope.params}
-    for col, list_key in SUMMARY_LISTS:
-        for i, key in enumerate(enums.keys(list_key)):
-            params[f"{col}_{i}"] = key
-            parts.append(f"SUM(CASE WHEN c.{col} = :{col}_{i} THEN 1 ELSE 0 END)")
-        parts.append(f"SUM(CASE WHEN c.{col} IS NULL THEN 1 ELSE 0 END)")
+#: What the summary groups the customers by: the summary lists, then region.
+SUMMARY_GROUPS = tuple(col for col, _ in SUMMARY_LISTS) + ("province", "city")
+
+
+def customer_summary_query(scope: Scope, now: datetime, days: int) -> tuple[str, dict]:
+    """One pass over the customers, grouped by every summary list and region: customers per group
+    and, per group, how many have their next follow-up before now / before the end of the due
+    window.  A few thousand groups, rolled up by customer_summary; a CASE per list value and row
+    cost more than the whole grouped read."""
     end = datetime.combine(now.date() + timedelta(days=days + 1), datetime.min.time())
-    params.update(now=_text_time(now), due_end=_text_time(end))
-    parts.append("SUM(CASE WHEN c.status <> :lost AND c.next_follow_up < :now THEN 1 ELSE 0 END)")
-    parts.append("SUM(CASE WHEN c.status <> :lost AND c.next_follow_up >= :now AND c.next_follow_up < :due_end "
-                 "THEN 1 ELSE 0 END)")
-    keys = month_keys(now.date(), months)
-    bounds = [k + "-01 00:00:00" for k in keys]
+    cols = ", ".join(f"c.{col}" for col in SUMMARY_GROUPS)
+    sql = (f"SELECT {cols}, COUNT(*), SUM(CASE WHEN c.next_follow_up < :now THEN 1 ELSE 0 END), "
+           "SUM(CASE WHEN c.next_follow_up < :due_end THEN 1 ELSE 0 END), MIN(c.customer_id) "
+           f"FROM customers c WHERE NOT c.deleted{scope.sql} GROUP BY {cols}")
+    return sql, {"now": _text_time(now), "due_end": _text_time(end), **scope.params}
+
+
+def new_customers_query(scope: Scope, today: date, months: int = 12) -> tuple[str, dict]:
+    """Customers created in each of the last ``months`` months: (YYYY-MM, count), one pass."""
+    keys = month_keys(today, months)
     nxt = date.fromisoformat(keys[-1] + "-01") + timedelta(days=32)
-    bounds.append(nxt.strftime("%Y-%m") + "-01 00:00:00")
-    for i in range(len(bounds)):
-        params[f"m{i}"] = bounds[i]
-    for i in range(len(keys)):
-        parts.append(f"SUM(CASE WHEN c.created_at >= :m{i} AND c.created_at < :m{i + 1} THEN 1 ELSE 0 END)")
-    sql = f"SELECT {', '.join(parts)} FROM customers c WHERE NOT c.deleted{scope.sql}"
-    return sql, params
+    sql = ("SELECT SUBSTR(c.created_at, 1, 7), COUNT(*) FROM customers c "
+           f"WHERE c.created_at >= :start AND c.created_at < :end AND NOT c.deleted{scope.sql} "
+           "GROUP BY SUBSTR(c.created_at, 1, 7)")
+    return sql, {"start": keys[0] + "-01 00:00:00", "end": nxt.strftime("%Y-%m") + "-01 00:00:00",
+                 **scope.params}
 
 
 @dataclass
@@ -363,31 +377,49 @@ class Summary:
     overdue: int
     due: int
     months: list[tuple[str, int]]
+    regions: dict[tuple[str | None, str | None], int] = field(default_factory=dict)  # (province, city) → customers
+    #: list field → stored value (as is, in the list or not) → (customers, smallest customer id):
+    #: what the data-quality list checks count without another pass
+    values: dict[str, dict[str | None, tuple[int, str]]] = field(default_factory=dict)
 
 
 def customer_summary(store, user: User | None = None, *, days: int | None = None, months: int = 12) -> Summary:
+    """Counts per value of each summary list and region, the due counts and the monthly trend: two
+    statements (the grouped pass and the months), rolled up over the groups here."""
     enums = store.enums()
     if days is None:
         days = int(store.settings().get("remind_days", 3))
     now = clock.now()
-    row = [int(v or 0) for v in _run(store, customer_summary_query(enums, scope_for(user), now, days, months))[0]]
-    total, i = row[0], 1
-    counts: dict[str, dict] = {}
-    for col, list_key in SUMMARY_LISTS:
-        found = {}
-        for key in enums.keys(list_key):
-            found[key] = row[i]
-            i += 1
-        found[None] = row[i]
-        i += 1
-        found["?"] = total - sum(found.values())  # values not in the list (a data-quality issue)
-        counts[col] = found
-    overdue, due = row[i], row[i + 1]
-    return Summary(total, counts, overdue, due, list(zip(month_keys(now.date(), months), row[i + 2:])))
+    scope = scope_for(user)
+    keys = {col: set(enums.keys(list_key)) for col, list_key in SUMMARY_LISTS}
+    counts: dict[str, dict] = {col: {**{k: 0 for k in enums.keys(list_key)}, None: 0, "?": 0}
+                               for col, list_key in SUMMARY_LISTS}
+    regions: dict[tuple, int] = {}
+    total = overdue = before_end = 0
+    n_lists = len(SUMMARY_LISTS)
+    values: dict[str, dict] = {col: {} for col, _ in SUMMARY_LISTS}
+    for row in _run(store, customer_summary_query(scope, now, days)):
+        n, late, soon, first = int(row[-4]), int(row[-3] or 0), int(row[-2] or 0), row[-1]
+        total += n
+        for (col, _), value in zip(SUMMARY_LISTS, row):
+            key = value if value is None or value in keys[col] else "?"
+            counts[col][key] += n
+            had, example = values[col].get(value, (0, first))
+            values[col][value] = (had + n, min(example, first))
+        place = (row[n_lists], row[n_lists + 1])
+        regions[place] = regions.get(place, 0) + n
+        status = row[0]
+        if status is not None and status != LOST:  # open customers only (as `status <> lost`)
+            overdue += late
+            before_end += soon
+    trend = dict(_run(store, new_customers_query(scope, now.date(), months)))
+    month_list = [(key, int(trend.get(key, 0))) for key in month_keys(now.date(), months)]
+    return Summary(total, counts, overdue, before_end - overdue, month_list, regions, values)
 
 
-def deal_counts_query(scope: Scope) -> tuple[str, dict]:
-    sql = ("SELECT r.stage, COUNT(*), SUM(COALESCE(r.amount, 0)) FROM deals r JOIN customers c ON c.customer_id = r.customer_id "
+def deal_counts_query(scope: Scope, dialect: str = "sqlite") -> tuple[str, dict]:
+    sql = (f"SELECT r.stage, COUNT(*), SUM(COALESCE(r.amount, 0)) FROM deals r JOIN {_customers_by_id(dialect)} "
+           "ON c.customer_id = r.customer_id "
            f"WHERE NOT r.deleted AND NOT c.deleted{scope.sql} GROUP BY r.stage")
     return sql, dict(scope.params)
 
@@ -406,7 +438,13 @@ def _build_funnel(order: list[str], labels: dict[str, str], current: dict[str, i
     return stages
 
 
-def status_funnel(store, user: User | None = None, summary: Summary | None = None) -> Funnel:
+def status_medians(store, user: User | None = None) -> dict[str, tuple[float, int]]:
+    """Stage key → (median days in it, stays) of the customer status funnel."""
+    return {k: (d, m) for k, d, m in _run(store, stage_medians_query(_dialect(store), scope_for(user), "customer"))}
+
+
+def status_funnel(store, user: User | None = None, summary: Summary | None = None,
+                  medians: dict[str, tuple[float, int]] | None = None) -> Funnel:
     """潜在客户 → 意向客户 → 成交客户: counts, conversion between stages and median days in each.
 
     Reached: customers now at a stage or past it; a lost customer counts as far as the status it
@@ -421,13 +459,13 @@ def status_funnel(store, user: User | None = None, summary: Summary | None = Non
     lost = summary.counts["status"].get(LOST, 0)
     furthest = dict(current)
     placed = 0
-    for stage, n in _run(store, lost_from_query(scope)):
+    for stage, n in _run(store, lost_from_query(scope, _dialect(store))):
         stage = stage if stage in order else order[0]
         furthest[stage] = furthest.get(stage, 0) + n
         placed += n
     if order:
         furthest[order[0]] = furthest.get(order[0], 0) + lost - placed
-    medians = {k: (d, m) for k, d, m in _run(store, stage_medians_query(_dialect(store), scope, "customer"))}
+    medians = status_medians(store, user) if medians is None else medians
     return Funnel(_build_funnel(order, labels, current, furthest, medians), lost=lost)
 
 
@@ -437,7 +475,7 @@ def deal_funnel(store, user: User | None = None) -> Funnel:
     order = enums.keys("deal_stage")
     labels = {k: enums.label("deal_stage", k, _lang()) for k in order}
     scope = scope_for(user)
-    current = {k: n for k, n, _ in _run(store, deal_counts_query(scope))}
+    current = {k: n for k, n, _ in _run(store, deal_counts_query(scope, _dialect(store)))}
     medians = {k: (d, m) for k, d, m in _run(store, stage_medians_query(_dialect(store), scope, "deal"))}
     stages = _build_funnel(order, labels, current, dict(current), medians)
     timed = [s for s in stages[:-1] if s.median_days is not None]
@@ -470,8 +508,10 @@ def distribution(store, user: User | None = None, by: str = "industry",
         raise InvalidInput(tr(f"无法按“{by}”统计；可选 {', '.join(DISTRIBUTIONS)}",
                               f"cannot count by '{by}'; use one of {', '.join(DISTRIBUTIONS)}"))
     if by == "region":
+        rows = ([(p, c, n) for (p, c), n in summary.regions.items()] if summary is not None and summary.regions
+                else _run(store, region_query(scope_for(user))))
         out = [((f"{p or ''} {c or ''}".strip() if (p or c) else UNSET) if p != c else (p or UNSET), n)
-               for p, c, n in _run(store, region_query(scope_for(user)))]
+               for p, c, n in rows]
     else:
         summary = summary or customer_summary(store, user)
         f = store.entity("customer").get(by)
@@ -502,7 +542,7 @@ def new_customers_by_month(store, user: User | None = None, months: int = 12,
 
 # ---- activity per owner ------------------------------------------------------------------------
 
-def owner_activity_query(scope: Scope, start: str, end: str, won: str) -> tuple[str, dict]:
+def owner_activity_query(scope: Scope, start: str, end: str, won: str, dialect: str = "sqlite") -> tuple[str, dict]:
     fscope = scope.sql.replace("c.", "fc.")
     sql = f"""
 SELECT owner, SUM(f), SUM(n), SUM(w) FROM (
@@ -514,7 +554,7 @@ SELECT owner, SUM(f), SUM(n), SUM(w) FROM (
   SELECT c.owner || '', 0, COUNT(*), 0 FROM customers c
    WHERE NOT c.deleted AND c.created_at >= :start AND c.created_at < :end{scope.sql} GROUP BY c.owner || ''
   UNION ALL
-  SELECT c.owner || '', 0, 0, COUNT(*) FROM audit_log a JOIN customers c ON c.customer_id = a.record_id
+  SELECT c.owner || '', 0, 0, COUNT(*) FROM audit_log a JOIN {_customers_by_id(dialect)} ON c.customer_id = a.record_id
    WHERE a.entity = 'customer' AND a.field = 'status' AND a.action = 'update' AND a.new_value = :won
      AND a.at >= :start AND a.at < :end AND NOT c.deleted{scope.sql} GROUP BY c.owner || ''
 ) x GROUP BY owner ORDER BY owner"""
@@ -544,7 +584,8 @@ def owner_activity(store, user: User | None = None, start: date | None = None, e
     if end < start:
         raise InvalidInput(tr(f"结束日期 {end} 早于开始日期 {start}", f"end {end} is before start {start}"))
     won = _won_key(store)
-    rows = _run(store, owner_activity_query(scope_for(user), _text_time(start), _text_time(end + timedelta(days=1)), won))
+    rows = _run(store, owner_activity_query(scope_for(user), _text_time(start), _text_time(end + timedelta(days=1)), won,
+                                            _dialect(store)))
     return [Activity(o or UNSET, int(f), int(n), int(w)) for o, f, n, w in rows]
 
 
@@ -578,7 +619,10 @@ class AllReports:
 def all_reports(store, user: User | None = None, *, start: date | None = None, end: date | None = None,
                 settings: dict | None = None, quality: bool = True, duplicates: bool = True) -> AllReports:
     """Every report for ``user`` (the dashboard's figures); one SQL aggregation each, and one pass
-    over the customers for every count by a list field."""
+    over the customers for every count by a list field (the data-quality list checks included).
+
+    One statement after another: running them on two connections in threads was measured no faster
+    (the two statements did not overlap; docs/_pending/reports-results.md)."""
     cfg = _settings(store, settings)
     if start is None or end is None:
         d_start, d_end = default_period()
@@ -586,11 +630,11 @@ def all_reports(store, user: User | None = None, *, start: date | None = None, e
     summary = customer_summary(store, user, days=int(cfg.get("remind_days", 3)))
     return AllReports(
         funnel=status_funnel(store, user, summary), deals=deal_funnel(store, user),
-        industry=distribution(store, user, "industry", summary), region=distribution(store, user, "region"),
+        industry=distribution(store, user, "industry", summary), region=distribution(store, user, "region", summary),
         source=distribution(store, user, "source", summary), level=distribution(store, user, "customer_level", summary),
         activity=owner_activity(store, user, start, end), period=(start, end),
         segments=segments(store, user, cfg),
-        quality=data_quality(store, user, cfg, duplicates=duplicates) if quality else [],
+        quality=data_quality(store, user, cfg, duplicates=duplicates, summary=summary) if quality else [],
         trend=list(summary.months), customers=summary.total, overdue=summary.overdue, due=summary.due)
 
 
