@@ -8,7 +8,7 @@ duplicates) and apply (one transaction).
 
 The plan reads the file (readers: .xlsx/.xlsm/.xls/.csv), finds the header under any title rows
 and maps columns to fields (headers), fills defaults, splits a one-cell address into
-province/city/district/detail (address), validates every row with validate.validate_table (which
+province/city/district/detail (address), validates the columns with validate.validate_columns (which
 normalises phones given as floats, full-width characters, whitespace, mixed date formats and list
 values given by synonym), checks owners against the store's users, and holds back rows that match
 an existing customer (or an earlier row of the file) as likely duplicates.
@@ -19,9 +19,11 @@ custom-data column, and named in the plan; nothing in the file is dropped silent
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import compress
 from pathlib import Path
 
 from .address import split_addresses
@@ -32,7 +34,7 @@ from .readers import RawSheet, read_file
 from .schema import Entity
 from .tables import ENTITY_TABLES
 from .tx import bulk_gc
-from .validate import validate_table
+from .validate import validate_columns
 
 __all__ = ["IMPORTED_KEY", "ROW_HEADER", "PROBLEM_HEADER", "CellProblem", "Duplicate", "ImportPlan",
            "ImportResult", "plan_import", "apply_import", "write_error_workbook"]
@@ -44,7 +46,7 @@ ROW_HEADER = "原行号"
 PROBLEM_HEADER = "错误说明"
 _OUR_COLUMNS = {ROW_HEADER, PROBLEM_HEADER, "Original row", "Problems", "匹配客户", "依据", "Matches", "Evidence"}
 _ADDRESS_PARTS = ("province", "city", "district")
-_CHUNK = 20_000  # rows per validation / insert step (progress granularity)
+_CHUNK = 20_000  # rows per insert step (progress granularity)
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -150,18 +152,7 @@ def _plan(store, path, sheet, mapping, user, keep_duplicates, say: Progress) -> 
     ignored = {i for i, t in enumerate(header) if t in _OUR_COLUMNS}
     cmap = match_columns([None if i in ignored else t for i, t in enumerate(header)], ent, overrides)
     _check_overrides(list(mapping or []), header, raw)
-    rows, numbers = [], []
-    header_again = [None if t == "" else t for t in header]
-    repeats = 0
-    for i in range(h + 1, len(grid)):
-        r = grid[i]
-        if all(v is None for v in r):
-            continue
-        if r[:width] == header_again[:len(r)] and len(r) >= len(cmap.mapped):
-            repeats += 1  # the header repeated (pages of a printed export, files pasted together)
-            continue
-        rows.append(r + [None] * (width - len(r)) if len(r) < width else r[:width])
-        numbers.append(i + 1)
+    rows, numbers, repeats = _data_rows(grid, h, width, header, len(cmap.mapped))
     if not rows:
         raise InvalidInput(tr(f"{raw.where()}: 表头（第{h + 1}行）下没有数据行",
                               f"{raw.where()}: no data rows under the header (row {h + 1})"))
@@ -170,43 +161,45 @@ def _plan(store, path, sheet, mapping, user, keep_duplicates, say: Progress) -> 
         notes.append(tr(f"跳过 {repeats} 个重复的表头行", f"skipped {repeats} repeated header rows"))
     if raw.encoding:
         notes.insert(0, tr(f"文本编码：{raw.encoding}", f"text encoding: {raw.encoding}"))
-    columns = _field_columns(cmap, rows, ent)
+    columns = _field_columns(cmap, rows)
     _fill_defaults(columns, ent, len(rows))
     say("address", 0, 1)
     address_from = _split_address(columns, cmap, notes)
     say("address", 1, 1)
-    problems: list[CellProblem] = []
-    normalised: list[dict] = []
     by_field = cmap.by_field()
-    enums = store.enums()
-    keys = list(columns)
-    for start in range(0, len(rows), _CHUNK):
-        say("validate", start, len(rows))
-        chunk = [dict(zip(keys, t)) for t in zip(*(c[start:start + _CHUNK] for c in columns.values()))]
-        result = validate_table(chunk, ent, enums=enums, lang=lang(), row_numbers=numbers[start:start + _CHUNK])
-        normalised.extend(result.rows)
-        problems.extend(_locate(p.row, p.field, p.code, p.message, p.value, by_field, address_from)
-                        for p in result.problems)
+    # The sheet is columns already: validate them as such, and build a row dict only once, for
+    # the rows that pass (100,000 dicts built and taken apart again cost more than the checks).
+    say("validate", 0, len(rows))
+    clean, found = validate_columns(columns, ent, enums=store.enums(), lang=lang(), row_numbers=numbers)
+    problems = [_locate(p.row, p.field, p.code, p.message, p.value, by_field, address_from) for p in found]
     say("validate", len(rows), len(rows))
-    problems.extend(_check_owners(store, user, normalised, numbers, by_field))
+    problems.extend(_check_owners(store, user, clean.get("owner"), numbers, by_field))
     problems.sort(key=lambda p: (p.row, len(p.column), p.column))
     bad = {p.row for p in problems}
-    good = [i for i, n in enumerate(numbers) if n not in bad]
+    keep = [n not in bad for n in numbers]
+    good = list(compress(range(len(rows)), keep))
+    keys = list(columns)
+    normalised = [dict(zip(keys, t)) for t in zip(*(compress(clean.get(k, columns[k]), keep) for k in keys))] \
+        if keys else [{} for _ in good]
+    good_numbers = [numbers[i] for i in good]
     say("duplicates", 0, 1)
-    duplicates = [] if keep_duplicates else find_duplicates(store, [normalised[i] for i in good],
-                                                            [numbers[i] for i in good])
+    duplicates = [] if keep_duplicates else find_duplicates(store, normalised, good_numbers)
     say("duplicates", 1, 1)
     held = {d.row for d in duplicates}
     unmapped = _unmapped(cmap, rows, ignored)
     records, record_rows, extras = [], [], []
-    for i in good:
-        if numbers[i] in held:
+    for i, n, record in zip(good, good_numbers, normalised):
+        if n in held:
             continue
-        records.append(normalised[i])  # only importable fields: mapping leaves out the store's own
-        record_rows.append(numbers[i])
-        extra = {name: _plain(rows[i][j]) for j, name in unmapped if rows[i][j] is not None}
-        extras.append(extra or None)
-    originals = {numbers[i]: rows[i] for i in range(len(rows)) if numbers[i] in bad or numbers[i] in held}
+        records.append(record)  # only importable fields: mapping leaves out the store's own
+        record_rows.append(n)
+        if unmapped:
+            row = rows[i]
+            extra = {name: _plain(row[j]) for j, name in unmapped if row[j] is not None}
+            extras.append(extra or None)
+        else:
+            extras.append(None)
+    originals = {n: rows[i] for i, n in enumerate(numbers) if n in bad or n in held}
     return ImportPlan(raw, ent, h + 1, header, cmap, len(rows), records, record_rows, extras, problems,
                       duplicates, originals, notes, [name for _, name in unmapped])
 
@@ -251,13 +244,39 @@ def _check_overrides(pairs: list[str], header: list[str], raw: RawSheet) -> None
                               f"{', '.join(h for h in header if h)}"))
 
 
-def _field_columns(cmap: ColumnMap, rows: list[list], ent: Entity) -> dict[str, list]:
+def _data_rows(grid: list[list], h: int, width: int, header: list[str],
+               mapped: int) -> tuple[list[list], list[int], int]:
+    """Return (data rows cut or padded to ``width``, their 1-based row numbers, header repeats).
+
+    Empty rows are left out, and so is the header repeated (pages of a printed export, files
+    pasted together).
+    """
+    header_again = [None if t == "" else t for t in header]
+    probe = next((j for j, t in enumerate(header_again) if t is not None), None)
+    rows, numbers = [], []
+    repeats = 0
+    pad = [None] * width
+    for i in range(h + 1, len(grid)):
+        r = grid[i]
+        n = len(r)
+        if r.count(None) == n:
+            continue
+        # a cheap first test (one cell) before comparing the whole row with the header
+        if probe is not None and n > probe and r[probe] == header_again[probe] \
+                and r[:width] == header_again[:n] and n >= mapped:
+            repeats += 1
+            continue
+        rows.append(r if n == width else r + pad[n:] if n < width else r[:width])
+        numbers.append(i + 1)
+    return rows, numbers, repeats
+
+
+def _field_columns(cmap: ColumnMap, rows: list[list]) -> dict[str, list]:
     """Return field key → column of raw values (one list per mapped field)."""
-    out: dict[str, list] = {}
-    for c in cmap.mapped:
-        j = c.index
-        out[c.field] = [r[j] for r in rows]  # type: ignore[index]
-    return out
+    if not cmap.mapped:
+        return {}
+    by_index = list(zip(*rows))  # every row has the same width: one transpose in C
+    return {c.field: list(by_index[c.index]) for c in cmap.mapped}  # type: ignore[misc]
 
 
 def _fill_defaults(columns: dict[str, list], ent: Entity, n: int) -> None:
@@ -278,22 +297,24 @@ def _split_address(columns: dict[str, list], cmap: ColumnMap, notes: list[str]) 
     addresses = columns.get("address")
     if addresses is None:
         return {}
-    parts = {k: columns.get(k) for k in _ADDRESS_PARTS}
+    given = [columns[k] for k in _ADDRESS_PARTS if columns.get(k) is not None]
     n = len(addresses)
-    todo = [i for i, a in enumerate(addresses) if isinstance(a, str) and a.strip()
-            and all(parts[k] is None or parts[k][i] is None for k in _ADDRESS_PARTS)]
+    todo = [i for i, a in enumerate(addresses) if isinstance(a, str) and a.strip()]
+    if given:  # a row that has any of the parts keeps what it has
+        empty = len(given)
+        todo = [i for i in todo if [c[i] for c in given].count(None) == empty]
     if not todo:
         return {}
-    found = split_addresses([addresses[i].strip() for i in todo])
+    found = split_addresses([addresses[i].strip() for i in todo])  # cpca sees each distinct one once
     for k in _ADDRESS_PARTS:
-        if parts[k] is None:
+        if columns.get(k) is None:
             columns[k] = [None] * n
+    province, city, district = (columns[k] for k in _ADDRESS_PARTS)
     split = 0
     for i, a in zip(todo, found):
         if a.province or a.city or a.district:
             split += 1
-            columns["province"][i], columns["city"][i], columns["district"][i] = a.province, a.city, a.district
-            addresses[i] = a.detail
+            province[i], city[i], district[i], addresses[i] = a.province, a.city, a.district, a.detail
     if split:
         notes.append(tr(f"地址拆分：{split} 行的地址已拆分为省份/城市/区县/详细地址",
                         f"addresses: {split} rows split into province/city/district/detail"))
@@ -306,16 +327,15 @@ def _locate(row: int, key: str, code: str, message: str, value: object, by_field
     return CellProblem(row, col.letter if col else "", col.header if col else "", key, code, message, value)
 
 
-def _check_owners(store, user: str, rows: list[dict], numbers: list[int], by_field: dict) -> list[CellProblem]:
+def _check_owners(store, user: str, owners: list | None, numbers: list[int], by_field: dict) -> list[CellProblem]:
     """Owners must be users of the store; a sales rep may only import customers of their own."""
-    if "owner" not in by_field:
+    if "owner" not in by_field or owners is None:
         return []
     known = {u.name for u in store.users()}
     actor = store.user(user)
     label = store.entity("customer").get("owner").label(lang())
     out = []
-    for row, n in zip(rows, numbers):
-        owner = row.get("owner")
+    for owner, n in zip(owners, numbers):
         if owner is None or not isinstance(owner, str):
             continue
         if owner not in known:
@@ -412,14 +432,21 @@ def _within_file(rows: list[dict], numbers: list[int], index: dict) -> list[Dupl
     """Exact matches against ``index`` (the store's) and against earlier rows of the file."""
     from .lookup import name_key
 
-    seen: dict[tuple[str, str], int] = {}
-    out = []
     names = {n: name_key(n) for n in {row.get("customer_name") for row in rows} if n}
     kinds = ("credit_code", "mobile", "name")
-    for row, n in zip(rows, numbers):
-        keys = [k for k in zip(kinds, (row.get("credit_code"), row.get("mobile"),
-                                       names.get(row.get("customer_name")))) if k[1]]
-        if not any(k in seen or k in index for k in keys):  # the common case: a new customer
+    columns = ([row.get("credit_code") for row in rows], [row.get("mobile") for row in rows],
+               [names.get(row.get("customer_name")) for row in rows])
+    # Only a value found twice in the file, or in the index, can make a row a duplicate: the
+    # rows holding one are the few worth a closer look (a file of new customers has almost none).
+    shared = [{v for v, c in Counter(col).items() if v and (c > 1 or (kind, v) in index)}
+              for kind, col in zip(kinds, columns)]
+    candidates = sorted({i for col, s in zip(columns, shared) if s for i, v in enumerate(col) if v in s})
+    seen: dict[tuple[str, str], int] = {}
+    out = []
+    for i in candidates:
+        n = numbers[i]
+        keys = [(kind, col[i]) for kind, col, s in zip(kinds, columns, shared) if col[i] in s]
+        if not any(k in seen or k in index for k in keys):  # the first row holding these values
             for k in keys:
                 seen.setdefault(k, n)
             continue

@@ -190,9 +190,15 @@ def _calamine_grid(pkg, name: str) -> tuple[list[list[object]], list]:
     for r, c, text in scan.errors if scan else ():
         if r <= len(grid) and c <= len(grid[r - 1]) and grid[r - 1][c - 1] == "":
             grid[r - 1][c - 1] = text
-    for i, row in enumerate(grid):
+    for row in grid:  # in place, cell by cell: most rows have an empty cell or two, not many
         if "" in row:
-            grid[i] = [None if v == "" else v for v in row]
+            j = row.index("")
+            try:
+                while True:
+                    row[j] = None
+                    j = row.index("", j + 1)
+            except ValueError:
+                pass
     return grid, merged
 
 
