@@ -146,6 +146,7 @@ class Tx:
             given["owner"] = given["owner"] or self.user.name
             if not given.get("team"):
                 given["team"] = self._team_of(given["owner"])
+            self._check_team(given["owner"], given["team"], self._team_of(given["owner"]))
         clean, problems = self._validate(ent, given)
         if problems:
             raise InvalidInput(f"{ent.label(lang())}: {_problem_text(problems)}")
@@ -159,6 +160,14 @@ class Tx:
         self.log(audit.CREATE, entity=ent.key, record_id=record_id, version=1, field="*",
                  new=_snapshot(ent, record), reason=reason)
         return record
+
+    def _check_team(self, owner: str, team: str | None, owners_team: str | None) -> None:
+        """A new customer belongs to its owner's team; only an admin may file it elsewhere (every
+        write path comes here, so no copy, file or command can place customers in another team)."""
+        if team != owners_team and self.user.role != "admin":
+            raise PermissionDenied(tr(f"客户的所属团队（{team or '空'}）必须是负责人 {owner} 的团队（{owners_team or '空'}）",
+                                      f"a customer's team ({team or 'none'}) must be its owner {owner}'s team "
+                                      f"({owners_team or 'none'})"))
 
     def _team_of(self, user_name: str | None) -> str | None:
         if not user_name:
@@ -241,6 +250,8 @@ class Tx:
                 if owner not in teams:
                     raise NotFound(tr(f"用户 {owner} 不存在", f"user {owner} does not exist"))
                 r["team"] = r.get("team") or teams[owner]
+                if r["team"] != teams[owner]:
+                    self._check_team(owner, r["team"], teams[owner])
                 r["approval_status"] = approval
             row = template.copy()
             row.update(r)

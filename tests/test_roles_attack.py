@@ -326,8 +326,6 @@ def test_manager_cannot_move_a_customer_out_of_the_team(team, store_path, tmp_pa
     assert [(u, rid, f) for u, rid, f, _ in refused] == [("wang", ids["zhang"], "team")]
 
 
-@pytest.mark.xfail(strict=True, reason="importer._check_owners checks the owner but not 所属团队: a rep's import "
-                                       "places customers in another team (fix described in docs/_pending/hostile-readme.md)")
 def test_rep_import_cannot_place_customers_in_another_team(team, tmp_path):
     from crmsync.importer import apply_import, plan_import
 
