@@ -134,11 +134,11 @@ def watch(folder: Annotated[Path, typer.Argument(help="被监视的文件夹 / t
             console.print(tr(f"正在监视 {folder}（配置 {cfg_path.name}，日志 {cfg.log_path}）；按 Ctrl-C 停止",
                              f"Watching {folder} (configuration {cfg_path.name}, log {cfg.log_path}); Ctrl-C stops"))
         _run_until_signal(watcher, watcher.run_once if once else watcher.run)
-    ingested = [o for o in watcher.outcomes if o.ok]
+    ingested = watcher.ingested_total
     problems = watcher.state.problems
     stopped = not once or watcher.stop_requested
-    console.print(tr(f"{'已停止。' if stopped else ''}本次读取 {len(ingested)} 个副本；{len(problems)} 个文件待处理",
-                     f"{'Stopped. ' if stopped else ''}Ingested {len(ingested)} copies; {len(problems)} set aside"))
+    console.print(tr(f"{'已停止。' if stopped else ''}本次读取 {ingested} 个副本；{len(problems)} 个文件待处理",
+                     f"{'Stopped. ' if stopped else ''}Ingested {ingested} copies; {len(problems)} set aside"))
     for rel, entry in sorted(problems.items()):
         console.print(f"[red]{_escape(shown(rel))}[/red]: {_escape(entry.get('message', ''))}")
     if once and problems:

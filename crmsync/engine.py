@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
@@ -31,6 +32,8 @@ WRITE = {"crmsync_write": True}  # execution option: this transaction will write
 # advisory locks are per database, so stores in different databases do not wait on each other).
 PG_WRITE_LOCK = 0x63726D73796E63  # "crmsync"
 PG_DRIVER = "postgresql+psycopg"  # psycopg 3: `pip install "psycopg[binary]"`
+# A backup holds every customer: readable by its owner only (the admin who made it), whatever the umask.
+BACKUP_MODE = 0o600
 
 
 def store_url(location: str | os.PathLike) -> str:
@@ -269,6 +272,7 @@ def backup(engine: Engine, dest: Path) -> None:
             out.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
         finally:
             out.close()
+        os.chmod(tmp, BACKUP_MODE)
         os.replace(tmp, dest)
         return
     src_path = sqlite_path(str(engine.url))
@@ -282,6 +286,7 @@ def backup(engine: Engine, dest: Path) -> None:
             out.close()
     finally:
         src.close()
+    os.chmod(tmp, BACKUP_MODE)
     os.replace(tmp, dest)
 
 
@@ -314,6 +319,34 @@ def restore(backup_file: Path, url: str) -> None:
     finally:
         src.close()
         dst.close()
+
+
+WRITE_LOCK_ATTEMPTS = 8  # BEGINs tried before a writer gives up (each waits BUSY_TIMEOUT_MS)
+
+
+@contextmanager
+def begin_write(writer: Engine):
+    """Begin a writing transaction on writer (an engine with WRITE set), yield its connection.
+
+    SQLite's BEGIN IMMEDIATE waits BUSY_TIMEOUT_MS for the write lock and then fails with
+    "database is locked" (another process's long import or sync holding it, or several writers
+    queued at once): only the BEGIN is retried, with back-off (retry_locked), so the caller waits
+    instead of seeing the error; nothing of the caller's block has run when it is retried.  If
+    the lock is still held after every attempt, one clear StoreError says so.
+    """
+    stack = ExitStack()
+    started = time.monotonic()
+    try:
+        conn = retry_locked(lambda: stack.enter_context(writer.begin()), WRITE_LOCK_ATTEMPTS)
+    except OperationalError as exc:
+        if "locked" not in str(exc).lower() and "busy" not in str(exc).lower():
+            raise
+        waited = time.monotonic() - started
+        raise StoreError(tr(f"存储正被另一个进程写入，等待 {waited:.0f} 秒后仍未释放；请稍后重试",
+                            f"the store is being written by another process and was not released "
+                            f"within {waited:.0f} s; try again later")) from None
+    with stack:
+        yield conn
 
 
 def retry_locked(fn, attempts: int = 8):

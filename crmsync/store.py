@@ -72,7 +72,7 @@ class Store:
         self._point: dict[str, tuple] = {}
         self._raw = None
         try:
-            with self._writer.begin() as conn:
+            with dialect.begin_write(self._writer) as conn:
                 migrate(conn)
                 self._seed(conn)
         except Exception as exc:  # a locked, corrupt or foreign file: one clear line
@@ -333,7 +333,7 @@ class Store:
     def transaction(self, user: str | User, source: str = "cli"):
         """Yield a Tx; everything it does commits together with its audit entries, or not at all."""
         actor = user if isinstance(user, User) else self.user(user)
-        with self._writer.begin() as conn:
+        with dialect.begin_write(self._writer) as conn:
             tx = Tx(self, conn, actor, source)
             yield tx
             with bulk_gc():

@@ -115,6 +115,10 @@ def _default_ingest(*args, **kwargs):
     return ingest_copy(*args, **kwargs)
 
 
+#: How many recent outcomes a watcher keeps for its caller (totals are counted, not kept).
+KEEP_OUTCOMES = 1_000
+
+
 class Watcher:
     """Ingests the copies in ``folder`` that ``config`` maps to users, once per change.
 
@@ -142,7 +146,11 @@ class Watcher:
         self.write_back = config.write_back if write_back is None else write_back
         self._config_file = config.path.resolve()
         self.state = WatchState(config.state_path)
-        self.outcomes: list[CopyOutcome] = []  # everything done since this watcher was made
+        # The most recent outcomes only (a watcher runs for months: memory must stay flat); the
+        # totals are counted.
+        self.outcomes: list[CopyOutcome] = []
+        self.ingested_total = 0
+        self._once_outcomes: list[CopyOutcome] | None = None
         self._pending: dict[str, _Pending] = {}
         self._touched: set[tuple[str, bool]] = set()
         self._lock = threading.Lock()
@@ -163,7 +171,7 @@ class Watcher:
         Waits for files still being written to settle (and gives a file failing the package
         check ``grace`` seconds); returns early when ``stop()`` is called.
         """
-        start = len(self.outcomes)
+        self._once_outcomes = []
         self._once = True
         self._hold_folder()
         self._log("START", str(self.folder), "once")
@@ -176,7 +184,8 @@ class Watcher:
                     self._wake.clear()
         finally:
             self._finish()
-        return self.outcomes[start:]
+        done, self._once_outcomes = self._once_outcomes, None
+        return done
 
     def run(self) -> None:
         """Catch up, then ingest copies as they are saved, until ``stop()`` is called.
@@ -427,7 +436,7 @@ class Watcher:
         else:  # saved again while it was being ingested: look at it again once it settles
             p.sig, p.since, p.force, p.first_look = None, time.monotonic(), False, False
         self.state.save()
-        self.outcomes.append(outcome)
+        self._record(outcome)
         self.listener.copy_finished(outcome)
         return outcome
 
@@ -495,7 +504,7 @@ class Watcher:
                   f"{shown(rel)}: no user for it in the watch configuration; ignored (add it under [files] or [folders])")
         self._log("UNMAPPED", rel, text)
         outcome = CopyOutcome(rel, "unmapped", message=text)
-        self.outcomes.append(outcome)
+        self._record(outcome)
         self.listener.note(text)
 
     # ---- the log ----------------------------------------------------------------------------------
@@ -510,10 +519,18 @@ class Watcher:
             self._log_fp = open(path, "a", encoding="utf-8", buffering=1)
         self._log_fp.write(f"{clock.now_text()} {kind} {shown(rel)} {text}\n")
 
+    def _record(self, outcome: CopyOutcome) -> None:
+        self.outcomes.append(outcome)
+        if len(self.outcomes) > 2 * KEEP_OUTCOMES:
+            del self.outcomes[:-KEEP_OUTCOMES]
+        if outcome.ok:
+            self.ingested_total += 1
+        if self._once_outcomes is not None:
+            self._once_outcomes.append(outcome)
+
     def _finish(self) -> None:
         self.state.save()
-        done = [o for o in self.outcomes if o.ok]
-        self._log("STOP", str(self.folder), f"ingested={len(done)} problems={len(self.state.problems)}")
+        self._log("STOP", str(self.folder), f"ingested={self.ingested_total} problems={len(self.state.problems)}")
         if self._log_fp is not None:
             self._log_fp.close()
             self._log_fp = None

@@ -319,3 +319,18 @@ def test_a_damaged_state_file_means_reading_each_copy_once_more(folder):
     Watcher(None, folder, load_config(folder / "crmsync-watch.toml"), ingest=ingest).run_once()
     assert ingest.names() == ["zhang.xlsm"]
     assert "STATE" in (folder / "crmsync-watch.log").read_text(encoding="utf-8")
+
+
+def test_a_long_running_watcher_keeps_recent_outcomes_only_and_counts_the_rest(folder, monkeypatch):
+    """Memory stays flat over months of saves: outcomes are bounded, totals are counted."""
+    import crmsync.watch as watch
+
+    monkeypatch.setattr(watch, "KEEP_OUTCOMES", 3)
+    write_config(folder, files={f"c{i}.xlsm": "li" for i in range(10)})
+    for i in range(10):
+        (folder / f"c{i}.xlsm").write_bytes(WORKBOOK)
+    ingest = RecordingIngest()
+    watcher = Watcher(None, folder, load_config(folder / "crmsync-watch.toml"), ingest=ingest)
+    done = watcher.run_once()
+    assert len(done) == 10 and watcher.ingested_total == 10
+    assert len(watcher.outcomes) <= 6
