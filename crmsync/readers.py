@@ -12,7 +12,7 @@ Safety (notes/input-safety.md):
   it in a child process under a memory and time limit: a hostile file kills the child, never the
   importer; an encrypted .xls is named as such;
 - .csv is decoded with a strict cascade (BOM, UTF-8, GBK, GB18030) and charset-normalizer only for
-  anything else; the encoding used is reported.  Strict UTF-8 almost never accepts GBK bytes (a
+  anything else; the encoding used is reported.  The file is streamed, never held decoded.  Strict UTF-8 almost never accepts GBK bytes (a
   GBK Chinese character is two bytes of 0x81–0xFE, which UTF-8 reads as broken sequences), so
   the order is safe, deterministic and fast; a statistical detector alone mislabels short
   Chinese files (GBK read as Big5 or Shift-JIS).
@@ -20,6 +20,7 @@ Safety (notes/input-safety.md):
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import os
@@ -28,6 +29,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import InvalidFile, InvalidInput, NotFound
 from .i18n import tr
@@ -83,36 +85,81 @@ def read_file(path: str | Path, sheet: str | None = None, *, limits: Limits = DE
 
 # ---- CSV ---------------------------------------------------------------------------------------
 
-_BOMS = ((b"\xef\xbb\xbf", "utf-8-sig", "UTF-8 (BOM)"), (b"\xff\xfe", "utf-16-le", "UTF-16 LE"),
+# UTF-32 before UTF-16: a UTF-32 LE BOM begins with the UTF-16 LE one.
+_BOMS = ((b"\xef\xbb\xbf", "utf-8", "UTF-8 (BOM)"), (b"\xff\xfe\x00\x00", "utf-32-le", "UTF-32 LE"),
+         (b"\x00\x00\xfe\xff", "utf-32-be", "UTF-32 BE"), (b"\xff\xfe", "utf-16-le", "UTF-16 LE"),
          (b"\xfe\xff", "utf-16-be", "UTF-16 BE"))
+_STRICT = (("utf-8", "UTF-8"), ("gbk", "GBK"), ("gb18030", "GB18030"))
+_CHUNK = 1 << 20  # bytes decoded at a time: a file is never held decoded in memory just to sniff it
+
+
+def sniff_encoding(fp: BinaryIO, name: str = "") -> tuple[str, str, int]:
+    """Return (codec, label, BOM length) of the text file fp; raise InvalidFile when none fits.
+
+    BOM first, then the first of UTF-8, GBK, GB18030 that decodes the whole file strictly (chunk by
+    chunk, so a 100 MB file costs a chunk of memory, not the file three times over);
+    charset-normalizer on the first chunk for anything else.
+    """
+    fp.seek(0)
+    head = fp.read(4)
+    for bom, codec, label in _BOMS:
+        if head.startswith(bom):
+            return codec, label, len(bom)
+    for codec, label in _STRICT:
+        if _decodes(fp, codec):
+            return codec, label, 0
+    fp.seek(0)
+    sample = fp.read(_CHUNK)
+    if b"\x00" not in sample[:4096]:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(sample).best()
+        if best is not None:
+            return best.encoding, best.encoding.upper(), 0
+    raise InvalidFile(tr(f"无法读取“{shown(name)}”：无法识别文本编码（支持 UTF-8、GBK、GB18030、UTF-16、UTF-32），"
+                         "请在 Excel 中另存为“CSV UTF-8”后再试",
+                         f"cannot read '{shown(name)}': unknown text encoding (UTF-8, GBK, GB18030, UTF-16 and "
+                         "UTF-32 are supported); save it as 'CSV UTF-8' in Excel and try again"))
+
+
+def _decodes(fp: BinaryIO, codec: str) -> bool:
+    decoder = codecs.getincrementaldecoder(codec)("strict")
+    fp.seek(0)
+    try:
+        while chunk := fp.read(_CHUNK):
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def decode_text(data: bytes, name: str = "") -> tuple[str, str]:
-    """Return (text, encoding name) of a text file's bytes; raise InvalidFile when none fits.
+    """Return (text, encoding label) of a text file's bytes; raise InvalidFile when none fits."""
+    codec, label, skip = sniff_encoding(io.BytesIO(data), name)
+    try:
+        return data[skip:].decode(codec), label
+    except UnicodeDecodeError as e:
+        raise InvalidFile(_undecodable(name, label, data[skip:skip + e.start].count(b"\n") + 1)) from None
 
-    BOM first, then strict UTF-8, GBK, GB18030; charset-normalizer for anything else.
-    """
-    for bom, codec, label in _BOMS:
-        if data.startswith(bom):
-            try:
-                return data[len(bom):].decode(codec.replace("-sig", "")), label
-            except UnicodeDecodeError:
-                break
-    for codec, label in (("utf-8", "UTF-8"), ("gbk", "GBK"), ("gb18030", "GB18030")):
+
+def _undecodable(name: str, label: str, line: int) -> str:
+    return tr(f"无法读取“{shown(name)}”第 {line} 行：文件开头是 {label} 编码，这一行却不是；请在 Excel 中另存为“CSV UTF-8”后再试",
+              f"cannot read '{shown(name)}' line {line}: the file starts as {label} but this line is not; "
+              "save it as 'CSV UTF-8' in Excel and try again")
+
+
+def _bad_line(fp: BinaryIO, codec: str, skip: int) -> int:
+    """Return the line on which fp stops decoding as codec (the reader buffers ahead, so it cannot say)."""
+    decoder = codecs.getincrementaldecoder(codec)("strict")
+    fp.seek(skip)
+    line = 1
+    while chunk := fp.read(_CHUNK):
         try:
-            return data.decode(codec), label
-        except UnicodeDecodeError:
-            continue
-    if b"\x00" not in data[:4096]:
-        from charset_normalizer import from_bytes
-
-        best = from_bytes(data).best()
-        if best is not None:
-            return str(best), best.encoding.upper()
-    raise InvalidFile(tr(f"无法读取“{shown(name)}”：无法识别文本编码（支持 UTF-8、GBK、GB18030、UTF-16），"
-                         "请在 Excel 中另存为“CSV UTF-8”后再试",
-                         f"cannot read '{shown(name)}': unknown text encoding (UTF-8, GBK, GB18030 and "
-                         "UTF-16 are supported); save it as 'CSV UTF-8' in Excel and try again"))
+            line += decoder.decode(chunk).count("\n")
+        except UnicodeDecodeError as e:
+            return line + chunk[:e.start].decode(codec, errors="ignore").count("\n")
+    return line
 
 
 def _read_csv(path: Path, limits: Limits) -> RawSheet:
@@ -122,21 +169,33 @@ def _read_csv(path: Path, limits: Limits) -> RawSheet:
     if size > limits.max_file_bytes:
         raise InvalidFile(message("file_big", path.name, size=f"{size >> 20} MiB",
                                   limit=f"{limits.max_file_bytes >> 20} MiB"))
-    text, encoding = decode_text(path.read_bytes(), path.name)
-    sample = text[:20000]
-    delimiter = max((",", "\t", ";", "|"), key=lambda d: sample.count(d)) if sample else ","
-    csv.field_size_limit(limits.max_cell_chars + 1)
-    grid: list[list[object]] = []
-    try:
-        for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter):
-            if len(grid) >= limits.max_rows or len(row) > limits.max_cols:
-                raise InvalidFile(message("dimension", path.name, sheet=path.name, ref="",
-                                          rows=len(grid) + 1, cols=len(row), max_rows=limits.max_rows,
-                                          max_cols=limits.max_cols))
-            grid.append([v if v.strip() else None for v in row] if row else [])
-    except csv.Error as e:
-        raise InvalidFile(tr(f"无法读取“{shown(path.name)}”第 {len(grid) + 1} 行：{e}",
-                             f"cannot read '{shown(path.name)}' line {len(grid) + 1}: {e}")) from None
+    with open(path, "rb") as fp:
+        codec, encoding, skip = sniff_encoding(fp, path.name)
+        fp.seek(skip)
+        sample = fp.read(65536).decode(codec, errors="ignore")[:20000]
+        fp.seek(skip)
+        delimiter = max((",", "\t", ";", "|"), key=lambda d: sample.count(d)) if sample else ","
+        # Streamed: the csv module refuses a cell past the limit as soon as it gets there, so a
+        # 100 MB cell costs 32 KB, not the file decoded.
+        csv.field_size_limit(limits.max_cell_chars)
+        grid: list[list[object]] = []
+        reader = csv.reader(io.TextIOWrapper(fp, encoding=codec, newline=""), delimiter=delimiter)
+        try:
+            for row in reader:
+                if len(grid) >= limits.max_rows or len(row) > limits.max_cols:
+                    raise InvalidFile(message("dimension", path.name, sheet=path.name, ref="",
+                                              rows=len(grid) + 1, cols=len(row), max_rows=limits.max_rows,
+                                              max_cols=limits.max_cols))
+                grid.append([v if v.strip() else None for v in row] if row else [])
+        except UnicodeDecodeError:
+            raise InvalidFile(_undecodable(path.name, encoding, _bad_line(fp, codec, skip))) from None
+        except csv.Error as e:
+            if "field limit" in str(e):
+                where = tr(f"第 {reader.line_num} 行", f"line {reader.line_num}")
+                raise InvalidFile(message("long_text", path.name, where=where, where_en=where,
+                                          n=limits.max_cell_chars, limit=limits.max_cell_chars)) from None
+            raise InvalidFile(tr(f"无法读取“{shown(path.name)}”第 {reader.line_num} 行：{e}",
+                                 f"cannot read '{shown(path.name)}' line {reader.line_num}: {e}")) from None
     return RawSheet(path.name, "", grid, encoding=encoding)
 
 

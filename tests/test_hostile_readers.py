@@ -253,9 +253,6 @@ def test_undecodable_csv_is_refused_or_imports_nothing_garbled(tmp_path, team_st
         assert "\x00" not in json.dumps(rec, ensure_ascii=False, default=str)
 
 
-@pytest.mark.xfail(strict=True, reason="readers._read_csv holds the whole file three times over "
-                                       "(bytes, str, StringIO's UCS-4 buffer): ~600 MB for a 100 MB cell; "
-                                       "see docs/_pending/hostile-readme.md")
 def test_csv_with_a_100_mb_cell_is_refused_within_memory(tmp_path, base_store):
     path = tmp_path / "bigcell.csv"
     with open(path, "wb") as f:

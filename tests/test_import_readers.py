@@ -22,6 +22,7 @@ from workbook_fixtures import soffice_or_skip
     ("客户名称\n甲公司\n", "gbk", "GBK"),
     ("客户名称\n𠀀记\n", "gb18030", "GB18030"),
     ("客户名称\n甲公司\n", "utf-16", "UTF-16 LE"),
+    ("客户名称\n甲公司\n", "utf-32", "UTF-32 LE"),
 ])
 def test_text_encodings(text, encoding, label):
     assert decode_text(text.encode(encoding)) == (text, label)
@@ -32,6 +33,34 @@ def test_an_undecodable_file_is_one_clear_error(tmp_path):
     path.write_bytes(b"\xff\x00\xfe\x01" * 100)
     with pytest.raises(InvalidFile, match="bad.csv.*编码"):
         read_file(path)
+
+
+def test_a_utf32_csv_imports_as_utf32_not_as_utf16(tmp_path):
+    path = tmp_path / "u32.csv"
+    path.write_bytes("客户名称,手机号\n甲公司,13812345678\n".encode("utf-32"))
+    raw = read_file(path)
+    assert raw.encoding == "UTF-32 LE"
+    assert raw.grid == [["客户名称", "手机号"], ["甲公司", "13812345678"]]
+
+
+def test_a_file_that_stops_being_its_encoding_names_the_line(tmp_path):
+    # starts as UTF-8 with a BOM (so no cascade runs), then a GBK line far past the reader's buffer
+    path = tmp_path / "mixed.csv"
+    good = "".join(f"甲公司{i},1381234{i:04d}\n" for i in range(3000))
+    path.write_bytes(b"\xef\xbb\xbf" + "客户名称,手机号\n".encode() + good.encode() + "乙公司,13800000000\n".encode("gbk"))
+    with pytest.raises(InvalidFile) as err:
+        read_file(path)
+    assert "mixed.csv" in str(err.value) and "第 3002 行" in str(err.value) and "UTF-8 (BOM)" in str(err.value)
+
+
+def test_a_cell_over_excels_limit_is_refused_with_its_line(tmp_path):
+    path = tmp_path / "long.csv"
+    path.write_text("客户名称,备注\n甲公司,短\n乙公司," + "长" * 40000 + "\n", encoding="utf-8")
+    with pytest.raises(InvalidFile) as err:
+        read_file(path)
+    assert "long.csv" in str(err.value) and "第 3 行" in str(err.value) and "32767" in str(err.value)
+    path.write_text("客户名称,备注\n乙公司," + "长" * 32767 + "\n", encoding="utf-8")
+    assert len(read_file(path).grid[1][1]) == 32767  # exactly Excel's limit is still a cell
 
 
 def test_csv_with_tabs_or_semicolons(tmp_path):
