@@ -102,6 +102,7 @@ def make_team(workdir: Path, copies: int, *, progress=print) -> tuple[Path, Path
     lines = ["settle_seconds = 0.5", "write_back = false", "[files]"]
     lines += [f'"{rep_name(i)}.xlsm" = "{rep_name(i)}"' for i in range(copies)]
     (folder / "crmsync-watch.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "crmsync-watch.toml").chmod(0o644)  # the watcher refuses a map others can write
     return db, folder, own
 
 

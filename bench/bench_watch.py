@@ -109,6 +109,7 @@ def main(n: int = 10_000, rounds: int = 3, settle: float = 0.5) -> dict:
     size_mb = len(data) / 1e6
     (folder / "crmsync-watch.toml").write_text(f'settle_seconds = {settle}\n[files]\n"zhang.xlsm" = "zhang"\n',
                                                encoding="utf-8")
+    (folder / "crmsync-watch.toml").chmod(0o644)  # the watcher refuses a map others can write
 
     refs, latencies, waits, ingests = [], [], [], []
     for round_ in range(rounds):

@@ -108,7 +108,7 @@ def watch(folder: Annotated[Path, typer.Argument(help="被监视的文件夹 / t
     Example: crmsync watch ./team --store crm.db
     """
     from .watch import Watcher
-    from .watch_config import check_users, config_path, load_config, sample_config
+    from .watch_config import check_users, config_path, load_config, others_can_write, sample_config
 
     if not folder.is_dir():
         raise InvalidInput(tr(f"文件夹 {shown(str(folder))} 不存在", f"folder {shown(str(folder))} does not exist"))
@@ -117,8 +117,14 @@ def watch(folder: Annotated[Path, typer.Argument(help="被监视的文件夹 / t
         if cfg_path.exists():
             raise InvalidInput(tr(f"{shown(str(cfg_path))} 已存在，未改动", f"{shown(str(cfg_path))} exists already; left as it is"))
         cfg_path.write_text(sample_config(folder), encoding="utf-8")
+        cfg_path.chmod(0o644)  # only its owner may change who each copy is synced as
         console.print(tr(f"已写入 {cfg_path}：为每个副本填写用户后运行 crmsync watch {folder}",
                          f"Wrote {cfg_path}: fill in each copy's user, then run crmsync watch {folder}"))
+        why = others_can_write(cfg_path)
+        if why:
+            console.print(tr(f"[yellow]注意：{why}；监视将拒绝这份配置。请把它移到只有管理员能写的地方，用 --config 指定[/]",
+                             f"[yellow]Note: {why}; the watcher will refuse this configuration. Move it where only "
+                             f"the admin can write and pass --config[/]"))
         return
     cfg = load_config(cfg_path)
     if status:

@@ -26,11 +26,19 @@ Workbooks that no entry maps are reported and never read.
 
 The watcher keeps its own small files beside the configuration: ``<name>.state.json`` (what it
 last ingested from each copy) and ``<name>.log`` (what it did).
+
+Whoever can write this file decides who each copy is synced as, so on POSIX systems a
+configuration that others can change (the file writable by group or others, owned by another
+user, or in a folder others can write without the sticky bit, where they could replace it) is
+refused, at start and on every reload.  Reps need to write the watched folder, so in a shared
+folder the configuration belongs elsewhere (``--config``).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import os
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -142,6 +150,41 @@ def config_path(folder: Path, config: str | Path | None) -> Path:
     return Path(config) if config else folder / CONFIG_NAME
 
 
+def others_can_write(path: Path) -> str | None:
+    """Why someone other than the watcher's own user could change path (None when nobody can).
+
+    POSIX only: on Windows the mode bits say nothing about who may write, and NTFS permissions
+    are the admin's to set (README).
+    """
+    if os.name != "posix":
+        return None
+    me = os.geteuid()
+    st = path.stat()
+    if st.st_uid not in (me, 0):
+        return tr(f"文件属于另一个用户（uid {st.st_uid}）", f"the file belongs to another user (uid {st.st_uid})")
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return tr(f"文件可被组或其他用户写入（权限 {stat.filemode(st.st_mode)}）",
+                  f"the file is writable by its group or others ({stat.filemode(st.st_mode)})")
+    folder = path.resolve().parent.stat()
+    if folder.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not folder.st_mode & stat.S_ISVTX:
+        return tr(f"所在文件夹可被组或其他用户写入（权限 {stat.filemode(folder.st_mode)}），他们可以替换这个文件",
+                  f"its folder is writable by its group or others ({stat.filemode(folder.st_mode)}), "
+                  f"so they could replace it")
+    return None
+
+
+def refuse_if_others_can_write(path: Path) -> None:
+    """Raise InvalidInput when someone other than the watcher's user could rewrite the map."""
+    why = others_can_write(path)
+    if why:
+        raise InvalidInput(tr(
+            f"监视配置 {shown(str(path))} 不安全：{why}。能改它的人就能决定副本以哪个用户同步。"
+            f"请执行 chmod 644 并放在只有管理员能写的文件夹里，或用 --config 指定别处的配置",
+            f"watch configuration {shown(str(path))} is not safe: {why}. Whoever can change it decides "
+            f"which user each copy is synced as. chmod 644 it in a folder only the admin can write, "
+            f"or pass --config with one kept elsewhere"))
+
+
 def load_config(path: Path) -> WatchConfig:
     """Read and check a watch configuration file.
 
@@ -152,6 +195,7 @@ def load_config(path: Path) -> WatchConfig:
         raise NotFound(tr(f"找不到监视配置 {shown(str(path))}；用 crmsync watch 文件夹 --init 生成一份，再填写每个副本的用户",
                           f"no watch configuration {shown(str(path))}; create one with crmsync watch FOLDER --init "
                           f"and fill in each copy's user"))
+    refuse_if_others_can_write(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

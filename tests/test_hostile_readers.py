@@ -113,6 +113,7 @@ def _prepare(base_store: Path, path: Path, work: Path) -> dict:
         os.link(path, watched / path.name)  # the same bytes, no copy of a 100 MB file
     key = json.dumps(path.name, ensure_ascii=False)
     (watched / "crmsync-watch.toml").write_text(f'settle_seconds = 0\n[files]\n{key} = "zhang"\n', encoding="utf-8")
+    (watched / "crmsync-watch.toml").chmod(0o644)  # the watcher refuses a map others can write
     return {"store": str(db), "path": str(path), "work": str(work)}
 
 

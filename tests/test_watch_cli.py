@@ -60,6 +60,29 @@ def test_init_writes_a_configuration_listing_the_workbooks(folder, team_store):
     assert run("watch", folder, "--init", code=1).startswith("错误: ")
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_a_map_others_can_rewrite_stops_the_watcher_before_it_reads_anything(team_store, store_path, folder):
+    config = write_config(folder, settle_seconds=0, files={"zhang.xlsm": "admin"})
+    config.chmod(0o666)  # e.g. a rep pointed their own copy at admin
+    checkout(team_store, folder / "zhang.xlsm", "zhang")
+    out = run("watch", folder, "--once", "--store", store_path, code=1)
+    assert out.startswith("错误: ") and len(out.strip().splitlines()) == 1
+    assert "crmsync-watch.toml" in out and "不安全" in out and "chmod 644" in out
+    assert not (folder / "crmsync-watch.state.json").exists()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_init_writes_the_map_for_its_owner_only_and_warns_in_a_shared_folder(folder, team_store):
+    old = os.umask(0o002)  # a user-private-group umask: new files are group-writable
+    try:
+        folder.chmod(0o2775)  # a team folder everyone in the group writes
+        out = run("watch", folder, "--init")
+    finally:
+        os.umask(old)
+    assert (folder / "crmsync-watch.toml").stat().st_mode & 0o777 == 0o644
+    assert "监视将拒绝这份配置" in out and "--config" in out
+
+
 def test_errors_are_one_line(folder, store_path, team_store):
     out = run("watch", folder, "--once", "--store", store_path, code=1)
     assert out.startswith("错误: 找不到监视配置") and out.count("\n") == 1

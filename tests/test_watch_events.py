@@ -219,6 +219,50 @@ def test_a_copy_saved_again_while_it_is_being_read_is_read_again(folder, realist
     assert watcher.state.copies["zhang.xlsm"]["hash"] == file_digest(folder / "zhang.xlsm")
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+@pytest.mark.parametrize("file_mode,folder_mode,why", [
+    (0o664, 0o755, "组或其他用户写入"),  # a group member could rewrite the map
+    (0o646, 0o755, "组或其他用户写入"),
+    (0o644, 0o775, "所在文件夹可被组或其他用户写入"),  # … or replace the file in a shared folder
+])
+def test_a_configuration_others_can_change_is_refused(folder, file_mode, folder_mode, why):
+    path = write_config(folder, files={"zhang.xlsm": "zhang"})
+    path.chmod(file_mode)
+    folder.chmod(folder_mode)
+    with pytest.raises(InvalidInput) as err:
+        load_config(path)
+    assert "crmsync-watch.toml" in str(err.value) and "不安全" in str(err.value) and why in str(err.value)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_a_shared_folder_with_the_sticky_bit_keeps_its_configuration(folder):
+    # /tmp-style: everyone may add files, only a file's owner may replace it
+    path = write_config(folder, files={"zhang.xlsm": "zhang"})
+    folder.chmod(0o1777)
+    assert load_config(path).resolve("zhang.xlsm").user == "zhang"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_a_rep_rewriting_the_map_while_it_runs_is_not_obeyed(folder, realistic):
+    write_config(folder, settle_seconds=0.1, files={"zhang.xlsm": "zhang"})
+    shutil.copy(COMMITTED, folder / "zhang.xlsm")
+    ingest, notes = RecordingIngest(), Notes()
+    watcher, thread = start(folder, ingest, listener=notes)
+    try:
+        wait_for(lambda: ingest.names() == ["zhang.xlsm"])
+        # the file made writable to all, then the map pointed at admin: the old map stays in force
+        config = folder / "crmsync-watch.toml"
+        config.chmod(0o666)
+        config.write_text('settle_seconds = 0.1\n[files]\n"zhang.xlsm" = "admin"\n', encoding="utf-8")
+        wait_for(lambda: any("不安全" in n for n in notes.notes))
+        save_like_excel(realistic.read_bytes(), folder / "zhang.xlsm")  # the rep's next save
+        wait_for(lambda: len(ingest.calls) == 2)
+    finally:
+        stop(watcher, thread)
+    assert [call[1] for call in ingest.calls] == ["zhang", "zhang"]
+    assert "不安全" in (folder / "crmsync-watch.log").read_text(encoding="utf-8")
+
+
 def test_polling_finds_saves_where_the_os_reports_no_events(folder):
     write_config(folder, settle_seconds=0.1, files={"zhang.xlsm": "zhang"})
     ingest = RecordingIngest()

@@ -84,6 +84,9 @@ def write_config(folder: Path, *, files: dict | None = None, folders: dict | Non
                 lines.append(f"{json.dumps(key, ensure_ascii=False)} = {json.dumps(value, ensure_ascii=False)}")
     path = folder / "crmsync-watch.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # as an admin keeps it: only its owner may write it or replace it (the watcher refuses otherwise)
+    path.chmod(0o644)
+    folder.chmod(folder.stat().st_mode & ~0o022)
     return path
 
 
