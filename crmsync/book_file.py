@@ -30,7 +30,7 @@ import bisect
 import datetime as dt
 import gc
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -201,6 +201,30 @@ class FileBook:
                     target[c - 1] = value
             return
         changes.cells.update(cells)
+
+    def append_rows(self, sheet: str, rows: Sequence[Sequence[Any]], *, after: int | None = None) -> int:
+        """Add rows under the last row holding a value; the sheet's table, and the validations and
+        conditional formats that ran to its end, grow over them when saved.  Every column of a new
+        row is written (an empty cell too), so each cell takes its column's format (text columns
+        stay text).  Return the first new row's number (0 when rows is empty)."""
+        if not rows:
+            return 0
+        changes = self._changes(sheet)
+        if changes.report is not None:
+            raise InvalidInput(say(self.lang, f"不能在报表工作表“{sheet}”上追加行",
+                                   f"cannot append rows to the report sheet {sheet!r}"))
+        header = 0  # with ``after`` given, the caller's rows span the columns it read
+        if after is None:
+            table = self.read_table(sheet)
+            after, header = max(table.row_numbers, default=table.header_row), len(table.header)
+        first = after + 1
+        width = max([header, *(len(r) for r in rows)])
+        cells = {(first + i, j + 1): (row[j] if j < len(row) else None)
+                 for i, row in enumerate(rows) for j in range(width)}
+        self._check_cell((first + len(rows) - 1, width))
+        changes.cells.update(cells)
+        changes.grow_to = max(changes.grow_to, first + len(rows) - 1)
+        return first
 
     def mark_cells(self, sheet: str, marks: Mapping[Cell, str], clear: Iterable[Cell] = ()) -> None:
         """Fill each cell of marks light red with a note holding its message; take both off each

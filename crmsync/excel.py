@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numbers
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, time
 from typing import Any
@@ -123,6 +123,29 @@ class ExcelBook:
             for (row, col), (nrows, ncols) in rectangles(values):
                 block = [[values[(r, c)] for c in range(col, col + ncols)] for r in range(row, row + nrows)]
                 sh.range((row, col)).value = block
+
+    def append_rows(self, sheet: str, rows: Sequence[Sequence[Any]], *, after: int | None = None) -> int:
+        """Add rows under the last row holding a value in one write, and resize the sheet's table
+        (ListObject) over them: Excel grows a table by itself only for what a person types."""
+        if not rows:
+            return 0
+        sh = self._sheet(sheet)
+        header = 0  # with ``after`` given, the caller's rows span the columns it read
+        if after is None:
+            table = self.read_table(sheet)
+            after, header = max(table.row_numbers, default=table.header_row), len(table.header)
+        first = after + 1
+        width = max([header, *(len(r) for r in rows)])
+        block = [[excel_value(row[j]) if j < len(row) else None for j in range(width)] for row in rows]
+        last = first + len(rows) - 1
+        with self._quiet():
+            sh.range((first, 1)).value = block
+            for listobject in sh.tables:
+                rng = listobject.range
+                bottom, right = rng.row + rng.shape[0] - 1, rng.column + rng.shape[1] - 1
+                if rng.row == 1 and bottom < last:
+                    listobject.resize(sh.range((rng.row, rng.column), (last, right)))
+        return first
 
     def mark_cells(self, sheet: str, marks: Mapping[Cell, str], clear: Iterable[Cell] = ()) -> None:
         """Fill each cell of ``marks`` with seam.MARK_FILL and give it a note with its message;

@@ -12,7 +12,7 @@ Rows and columns are Excel's: 1-based, row 1 is the header of an entity sheet.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -89,6 +89,13 @@ class WorkbookSeam(Protocol):
 
     def write_cells(self, sheet: str, cells: Mapping[Cell, Any]) -> None:
         """Set the values of these cells (None empties a cell)."""
+
+    def append_rows(self, sheet: str, rows: Sequence[Sequence[Any]], *, after: int | None = None) -> int:
+        """Add rows (values from column 1) under the last row that holds a value, growing the
+        sheet's table over them; return the first new row's number (0 when rows is empty).
+        ``after``: that last row, when the caller has just read the sheet (saves reading it
+        again); the rows then span every column it read.  Every column of a new row is written,
+        so an empty cell still takes its column's format."""
 
     def marked_cells(self, sheet: str) -> dict[Cell, str]:
         """The cells crmsync marked earlier, with their note text."""

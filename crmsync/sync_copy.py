@@ -51,6 +51,7 @@ class SyncResult:
     message: str = ""
     copy_id: str = ""
     unchanged: int = 0
+    received: int = 0  # records the copy did not hold, added under its rows (written back only)
     details: list = field(default_factory=list)  # (sheet, row, text) of refusals and conflicts
 
 
@@ -88,7 +89,10 @@ def sync_book(store, book: WorkbookSeam, user: str, *, copy_id: str, write_back:
     result = _result(applied, sheets, copy_id, lang)
     if write_back:
         try:
-            _write_back(store, book, sheets, applied, lang, copy_id)
+            result.received = _write_back(store, book, sheets, applied, lang, copy_id, user)
+            if result.received:
+                result.message += i18n.tr(f"，收到 {result.received} 条新记录（已加在表格末尾）",
+                                          f", {result.received} new records received (added at the end)")
         except CrmsyncError as exc:
             # The store has committed; the next sync of this copy finds every new row again
             # (client keys, remembered rows), so only the file's view is behind.
@@ -110,6 +114,8 @@ def _extra_labels() -> dict[str, set[str]]:
 class _Columns:
     fields: dict[str, int]  # field key → 0-based column
     extra: dict[str, int]  # change_reason / _version / _client_key / _status → 0-based column
+    width: int = 0  # the header's width
+    last_row: int = 1  # the last row holding any value
 
 
 def _columns(ent, table: SheetTable) -> _Columns:
@@ -122,7 +128,7 @@ def _columns(ent, table: SheetTable) -> _Columns:
             if label in labels:
                 extra[key] = j
                 break
-    return _Columns(fields, extra)
+    return _Columns(fields, extra, len(table.header), max(table.row_numbers, default=table.header_row))
 
 
 def read_copy(store, book: WorkbookSeam, lang: str) -> list[tuple[Any, _Columns]]:
@@ -239,8 +245,9 @@ def _shown(v: Any) -> str:
     return "" if v is None else str(v)
 
 
-def _write_back(store, book: WorkbookSeam, sheets, applied, lang: str, copy_id: str) -> None:
-    """Put the sync's outcome into the copy: ids, versions, keys, incoming values, marks, 冲突."""
+def _write_back(store, book: WorkbookSeam, sheets, applied, lang: str, copy_id: str, user: str) -> int:
+    """Put the sync's outcome into the copy: ids, versions, keys, incoming values, marks, 冲突, and
+    the records it does not hold yet; return how many of those were added."""
     from .actions import report_sheet_name
     from .copies import cell_value
     from .seam import MARK_PREFIX
@@ -305,11 +312,42 @@ def _write_back(store, book: WorkbookSeam, sheets, applied, lang: str, copy_id: 
             rid = rid or matched.get(number) or created.get(number)
             if rid:
                 held.add((ent.key, rid))
+    received = _append_incoming(store, book, sheets, user, held, lang)
     names = book.sheet_names()
     report_name = report_sheet_name("conflicts", names)
     if report_name in names:
         book.replace_report(report_name, _conflict_report(store, held, lang))
     book.save()
+    return received
+
+
+def _append_incoming(store, book: WorkbookSeam, sheets, user: str, held: set[tuple[str, str]], lang: str) -> int:
+    """Add under each sheet's rows the records ``user`` may see that the copy does not hold: new
+    since the checkout (a colleague's, an import's), handed to the user, or a row whose delete was
+    refused.  Nothing is remembered for them until the copy is synced holding them, so a write
+    that fails only means they are added again next time."""
+    from .copies import cell_value
+
+    who = store.user(user)
+    enums = store.enums()
+    total = 0
+    for sheet, cols in sheets:
+        ent = sheet.entity
+        have = {rid for key, rid in held if key == ent.key}
+        missing = store.ids(ent.key, visible_to=who) - have
+        if not missing or ent.id_field not in cols.fields:
+            continue
+        rows = []
+        for rec in store.list(ent.key, visible_to=who, ids=missing):
+            row = [None] * cols.width
+            for key, j in cols.fields.items():
+                row[j] = cell_value(ent.get(key), rec.get(key), enums, lang)
+            if VERSION_KEY in cols.extra:
+                row[cols.extra[VERSION_KEY]] = rec.get("version")
+            rows.append(row)
+        book.append_rows(sheet.sheet, rows, after=cols.last_row)
+        total += len(rows)
+    return total
 
 
 def _conflict_report(store, held: set[tuple[str, str]], lang: str) -> Report:

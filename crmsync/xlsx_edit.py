@@ -26,7 +26,7 @@ from .xlsx_limits import Limits, col_letters, parse_ref
 from .xlsx_notes import ContentTypes, NotesEdit, PartNames, comment_text
 from .xlsx_patch import KEEP, Edit, SheetText, edit_cells, find_tail_element, patch_sheet, set_tail_element
 from .xlsx_safety import Package, Sheet
-from .xlsx_sheet import row_cells, tag_attrs, to_int
+from .xlsx_sheet import extend_tail, resize_tables, row_cells, table_bottom, tag_attrs, to_int
 from .xlsx_styles import Styles
 from .xlsx_write import check_size, drop_calc_chain, rows_part
 from .xlsx_zip import Spool, write_package
@@ -42,6 +42,7 @@ class SheetChanges:
     cells: dict[Cell, object] = field(default_factory=dict)
     notes: dict[Cell, str | None] = field(default_factory=dict)  # a mark's note text; None takes the mark off
     report: tuple[list, list[list], dict[Cell, str]] | None = None  # header, rows, links (row index, col) → target
+    grow_to: int = 0  # rows were added under the data: the table (and ranges that ran to its end) reach this row
 
 
 def save_changes(pkg: Package, target: Path, sheets: Mapping[str, SheetChanges], *, fill: str,
@@ -121,7 +122,11 @@ def _sheet(pkg: Package, sh: Sheet, ch: SheetChanges, styles: Styles, names: Par
                 edits.setdefault(r, {})[c] = (value, ops.get((r, c)))
             for (r, c), op in ops.items():
                 edits.setdefault(r, {}).setdefault(c, (KEEP, op))
-            changed, removed = patch_sheet(pkg, sh, edits, styles, spool, lang, tail, text=text)
+            extent = (0, 0)
+            if ch.grow_to:
+                tail = _grown_tail(pkg, sh, ch.grow_to, tail, changes, lang)
+                extent = (ch.grow_to, max((c for _r, c in ch.cells), default=0))
+            changed, removed = patch_sheet(pkg, sh, edits, styles, spool, lang, tail, extent=extent, text=text)
     except BaseException:
         spool.close()
         raise
@@ -176,6 +181,18 @@ def _report(pkg: Package, sh: Sheet, ch: SheetChanges, ops: dict, styles: Styles
     tables, removed = rows_part(pkg, sh, rows, start, styles, spool, lang, kept=kept, styled=styled, tail=tail)
     changes.update(tables)
     return removed
+
+
+def _grown_tail(pkg: Package, sh: Sheet, grow_to: int, tail, changes: dict, lang) -> Callable[[bytes, bytes], bytes]:
+    """Rows added under an entity sheet's data: its table grows to grow_to (into changes), and the
+    validations and conditional formats that ran to the table's old end follow; then ``tail``."""
+    old_end = table_bottom(pkg, sh, 2) or 1
+    changes.update(resize_tables(pkg, sh, 2, grow_to, lang, grow_only=True))
+
+    def grown(rest: bytes, prefix: bytes) -> bytes:
+        return tail(extend_tail(rest, 2, old_end, grow_to), prefix)
+
+    return grown
 
 
 def _then(first: Callable[[int, int], int] | None, then: Callable[[int], int]) -> Callable[[int, int], int]:

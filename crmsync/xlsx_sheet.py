@@ -341,8 +341,29 @@ def resize_ref(ref: str, start_row: int, new_last: int, header_rows: int) -> str
 _TABLE_TAG = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?table\b[^>]*>")
 
 
-def resize_tables(pkg: Package, sheet: Sheet, start_row: int, new_last: int, lang) -> dict[str, bytes]:
-    """Return the new bytes of each table on the sheet whose rows are being replaced."""
+def table_bottom(pkg: Package, sheet: Sheet, start_row: int) -> int | None:
+    """The last row of the sheet's table whose data starts at start_row (None: no such table)."""
+    for _, typ, target in pkg.rels(sheet.part):
+        if not typ.endswith("/table") or pkg.info(target) is None:
+            continue
+        m = _TABLE_TAG.search(pkg.read(target))
+        if not m:
+            continue
+        a = tag_attrs(m.group(0))
+        first, _, last = a.get(b"ref", b"").decode("ascii", "replace").partition(":")
+        top, bottom = parse_ref(first), parse_ref(last)
+        if top and bottom and top[0] + to_int(a.get(b"headerRowCount"), 1) == start_row:
+            return bottom[0]
+    return None
+
+
+def resize_tables(pkg: Package, sheet: Sheet, start_row: int, new_last: int, lang, *,
+                  grow_only: bool = False) -> dict[str, bytes]:
+    """Return the new bytes of each table on the sheet whose rows are being replaced.
+
+    :param grow_only: rows are being added under the data: a table already reaching new_last
+        keeps its range (it never shrinks).
+    """
     out = {}
     for _, typ, target in pkg.rels(sheet.part):
         if not typ.endswith("/table") or pkg.info(target) is None:
@@ -362,6 +383,9 @@ def resize_tables(pkg: Package, sheet: Sheet, start_row: int, new_last: int, lan
                                          "不能整体替换数据行；请先在 Excel 中关闭汇总行",
                                    f"the table {a.get(b'name', b'').decode()!r} on {sheet.name!r} has a totals row; "
                                    "turn it off in Excel before its rows are replaced"))
+        bottom_now = parse_ref(ref.partition(":")[2])
+        if grow_only and bottom_now and bottom_now[0] >= new_last:
+            continue
         new_ref = resize_ref(ref, start_row, new_last, header_rows)
         if new_ref == ref:
             continue

@@ -299,6 +299,7 @@ class Books:
                     for c, value in enumerate(row, start=1):
                         if value is not None:
                             sheet._put((r, c), _as_read(value))
+                sheet.tables_on = _load_tables(pkg, pkg.worksheet(found.name), sheet)
                 if sheet_comments is not None:
                     _, comments = sheet_comments(pkg, pkg.worksheet(found.name))
                     for cell, text in (comments.texts() if comments else {}).items():
@@ -385,6 +386,7 @@ class Sheet:
         self.notes_at: dict[tuple[int, int], NoteState] = {}
         self.links: dict[tuple[int, int], LinkState] = {}
         self._bounds: list[int] | None = None  # [top, left, bottom, right], only grows
+        self.tables_on: list[Table] = []  # the sheet's Excel tables (ListObjects), from the file
 
     def __repr__(self):
         return f"<fake sheet {self.name}>"
@@ -411,6 +413,11 @@ class Sheet:
     @property
     def cells(self):
         return Range(self, 1, 1, MAX_ROW, MAX_COL)
+
+    @property
+    def tables(self):
+        self._calls["Sheet.tables"] += 1
+        return Tables(self.tables_on)
 
     @property
     def used_range(self):
@@ -488,6 +495,69 @@ class Sheet:
         else:
             self.values[cell] = typed
         self._touch(*cell)
+
+
+class Tables:
+    """The sheet's tables as xlwings' ``Tables`` collection sees them (by index or name)."""
+
+    def __init__(self, tables: list):
+        self._tables = tables
+
+    def __call__(self, name_or_index):
+        if isinstance(name_or_index, int):
+            return self._tables[name_or_index - 1]
+        return next(t for t in self._tables if t.name == name_or_index)
+
+    def __len__(self):
+        return len(self._tables)
+
+    def __iter__(self):
+        return iter(list(self._tables))
+
+    def __contains__(self, name):
+        return any(t.name == name for t in self._tables)
+
+
+class Table:
+    """An Excel table (ListObject): its name and range; ``resize`` moves its range as Excel does."""
+
+    def __init__(self, sheet: "Sheet", name: str, row: int, col: int, nrows: int, ncols: int):
+        self.sheet, self.name = sheet, name
+        self.row, self.column, self.nrows, self.ncols = row, col, nrows, ncols
+        self.api = _Api(self)
+
+    def __repr__(self):
+        return f"<fake table {self.name} {self.range.address}>"
+
+    @property
+    def range(self):
+        return Range(self.sheet, self.row, self.column, self.nrows, self.ncols)
+
+    def resize(self, range):
+        self.sheet._calls["Table.resize"] += 1
+        r = range.impl
+        if (r.row, r.column) != (self.row, self.column) or r.ncols != self.ncols:
+            raise FakeComError("a table keeps its header row and columns when resized here")
+        self.nrows = r.nrows
+
+
+def _load_tables(pkg, ws, sheet: "Sheet") -> list:
+    """The sheet's tables (name and ref) from the file's table parts."""
+    from crmsync.xlsx_limits import parse_ref
+    from crmsync.xlsx_sheet import _TABLE_TAG, tag_attrs
+
+    out = []
+    for _, typ, target in pkg.rels(ws.part):
+        if not typ.endswith("/table") or pkg.info(target) is None:
+            continue
+        m = _TABLE_TAG.search(pkg.read(target))
+        if not m:
+            continue
+        a = tag_attrs(m.group(0))
+        first, _, last = a.get(b"ref", b"").decode().partition(":")
+        (r1, c1), (r2, c2) = parse_ref(first), parse_ref(last)
+        out.append(Table(sheet, a.get(b"name", b"").decode(), r1, c1, r2 - r1 + 1, c2 - c1 + 1))
+    return out
 
 
 class NoteState:

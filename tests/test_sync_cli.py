@@ -94,9 +94,11 @@ def test_the_sync_and_approve_buttons(db, tmp_path, monkeypatch):
     assert "新增 1 条" in message
     monkeypatch.setenv("CRMSYNC_USER", "wang")
     w = tmp_path / "wang.xlsm"
-    assert "新增 0 条" in macros.on_ribbon("sync", book=str(w))
-    assert "没有待审核" in macros.on_ribbon("approve", book=str(w))
-    assert "已审核 1" in macros.on_ribbon("approve", book=str(z))
+    assert "没有待审核" in macros.on_ribbon("approve", book=str(w))  # not in the manager's copy yet
+    message = macros.on_ribbon("sync", book=str(w))  # the sync brings the rep's new customer in
+    assert "新增 0 条" in message and "收到 1 条新记录" in message
+    assert "已审核 1" in macros.on_ribbon("approve", book=str(w))
+    assert "没有待审核" in macros.on_ribbon("approve", book=str(z))
     monkeypatch.delenv("CRMSYNC_USER")
     assert "CRMSYNC_USER" in macros.on_ribbon("sync", book=str(z))
 
