@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidInput
-from .seam import MARK_FILL, MARK_PREFIX, Cell, Link, Report, SheetTable
+from .seam import MARK_FILL, MARK_PREFIX, Cell, Link, Report, SheetTable, append_position
 from .workbook import _header_text, read_grid, rows_under
 from .xlsx_edit import SheetChanges, save_changes
 from .xlsx_limits import say
@@ -213,12 +213,7 @@ class FileBook:
         if changes.report is not None:
             raise InvalidInput(say(self.lang, f"不能在报表工作表“{sheet}”上追加行",
                                    f"cannot append rows to the report sheet {sheet!r}"))
-        header = 0  # with ``after`` given, the caller's rows span the columns it read
-        if after is None:
-            table = self.read_table(sheet)
-            after, header = max(table.row_numbers, default=table.header_row), len(table.header)
-        first = after + 1
-        width = max([header, *(len(r) for r in rows)])
+        first, width = append_position(self, sheet, rows, after)
         cells = {(first + i, j + 1): (row[j] if j < len(row) else None)
                  for i, row in enumerate(rows) for j in range(width)}
         self._check_cell((first + len(rows) - 1, width))

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, time
 from typing import Any
 
-from .seam import MARK_FILL, MARK_PREFIX, Cell, Report, SheetTable
+from .seam import MARK_FILL, MARK_PREFIX, Cell, Report, SheetTable, append_position
 
 __all__ = ["ExcelBook", "MARK_RGB", "excel_text", "rectangles"]
 
@@ -130,12 +130,7 @@ class ExcelBook:
         if not rows:
             return 0
         sh = self._sheet(sheet)
-        header = 0  # with ``after`` given, the caller's rows span the columns it read
-        if after is None:
-            table = self.read_table(sheet)
-            after, header = max(table.row_numbers, default=table.header_row), len(table.header)
-        first = after + 1
-        width = max([header, *(len(r) for r in rows)])
+        first, width = append_position(self, sheet, rows, after)
         block = [[excel_value(row[j]) if j < len(row) else None for j in range(width)] for row in rows]
         last = first + len(rows) - 1
         with self._quiet():

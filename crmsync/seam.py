@@ -124,6 +124,16 @@ class WorkbookSeam(Protocol):
         """Ask the user for a file to open; its path, or None when the user cancels."""
 
 
+def append_position(book: WorkbookSeam, sheet: str, rows: Sequence[Sequence[Any]], after: int | None) -> tuple[int, int]:
+    """(first new row, width) for ``append_rows``: under the last row holding a value, as wide
+    as the header or the widest row."""
+    header = 0  # with ``after`` given, the caller's rows span the columns it read
+    if after is None:
+        table = book.read_table(sheet)
+        after, header = max(table.row_numbers, default=table.header_row), len(table.header)
+    return after + 1, max([header, *(len(r) for r in rows)])
+
+
 def as_seam(book: Any) -> WorkbookSeam:
     """The seam for what an action was given: a seam, a path, or an ``xlwings.Book``."""
     if isinstance(book, WorkbookSeam):

@@ -341,18 +341,26 @@ def resize_ref(ref: str, start_row: int, new_last: int, header_rows: int) -> str
 _TABLE_TAG = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?table\b[^>]*>")
 
 
-def table_bottom(pkg: Package, sheet: Sheet, start_row: int) -> int | None:
-    """The last row of the sheet's table whose data starts at start_row (None: no such table)."""
+def sheet_tables(pkg: Package, sheet: Sheet) -> list[tuple[str, str, int]]:
+    """(name, ref, header row count) of each table (ListObject) on the sheet."""
+    out = []
     for _, typ, target in pkg.rels(sheet.part):
         if not typ.endswith("/table") or pkg.info(target) is None:
             continue
         m = _TABLE_TAG.search(pkg.read(target))
-        if not m:
-            continue
-        a = tag_attrs(m.group(0))
-        first, _, last = a.get(b"ref", b"").decode("ascii", "replace").partition(":")
+        if m:
+            a = tag_attrs(m.group(0))
+            out.append((a.get(b"name", b"").decode("utf-8", "replace"), a.get(b"ref", b"").decode("ascii", "replace"),
+                        to_int(a.get(b"headerRowCount"), 1)))
+    return out
+
+
+def table_bottom(pkg: Package, sheet: Sheet, start_row: int) -> int | None:
+    """The last row of the sheet's table whose data starts at start_row (None: no such table)."""
+    for _name, ref, header_rows in sheet_tables(pkg, sheet):
+        first, _, last = ref.partition(":")
         top, bottom = parse_ref(first), parse_ref(last)
-        if top and bottom and top[0] + to_int(a.get(b"headerRowCount"), 1) == start_row:
+        if top and bottom and top[0] + header_rows == start_row:
             return bottom[0]
     return None
 

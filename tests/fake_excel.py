@@ -544,19 +544,13 @@ class Table:
 def _load_tables(pkg, ws, sheet: "Sheet") -> list:
     """The sheet's tables (name and ref) from the file's table parts."""
     from crmsync.xlsx_limits import parse_ref
-    from crmsync.xlsx_sheet import _TABLE_TAG, tag_attrs
+    from crmsync.xlsx_sheet import sheet_tables
 
     out = []
-    for _, typ, target in pkg.rels(ws.part):
-        if not typ.endswith("/table") or pkg.info(target) is None:
-            continue
-        m = _TABLE_TAG.search(pkg.read(target))
-        if not m:
-            continue
-        a = tag_attrs(m.group(0))
-        first, _, last = a.get(b"ref", b"").decode().partition(":")
+    for name, ref, _header_rows in sheet_tables(pkg, ws):
+        first, _, last = ref.partition(":")
         (r1, c1), (r2, c2) = parse_ref(first), parse_ref(last)
-        out.append(Table(sheet, a.get(b"name", b"").decode(), r1, c1, r2 - r1 + 1, c2 - c1 + 1))
+        out.append(Table(sheet, name, r1, c1, r2 - r1 + 1, c2 - c1 + 1))
     return out
 
 
