@@ -18,7 +18,7 @@ import pytest
 import xlwings as xw
 from xlwings import conversion
 
-from crmsync import access, clock, lookup, udfs
+from crmsync import access, clock, lookup, lookup_config, udfs
 from crmsync.store import Store
 
 from records import customer
@@ -496,7 +496,7 @@ def test_the_calling_workbooks_conf_names_the_store_and_language(crm, tmp_path, 
     monkeypatch.setenv("CRMSYNC_STORE", str(tmp_path / "elsewhere.db"))  # the workbook wins
     book = _ConfBook({"UDF MODULES": "crmsync.udfs", "CRMSYNC_STORE": crm.path.name, "CRMSYNC_LANG": "en"},
                      crm.path.parent / "crm_workbook.xlsm")
-    monkeypatch.setattr(lookup, "_caller_book", lambda: book)
+    monkeypatch.setattr(lookup_config, "_caller_book", lambda: book)
     s = lookup.settings()
     assert (s.store, s.lang, s.origin) == (str(crm.path), "en", "xlwings.conf")  # relative → the book's folder
     assert udfs.CRM_LOOKUP(crm.li, "Status") == "Interested"
@@ -505,14 +505,14 @@ def test_the_calling_workbooks_conf_names_the_store_and_language(crm, tmp_path, 
 
 def test_an_empty_conf_value_falls_back_to_the_environment(crm, monkeypatch):
     book = _ConfBook({"CRMSYNC_STORE": None, "CRMSYNC_LANG": "zh"}, crm.path.parent / "b.xlsm")
-    monkeypatch.setattr(lookup, "_caller_book", lambda: book)
+    monkeypatch.setattr(lookup_config, "_caller_book", lambda: book)
     assert lookup.settings().origin == "CRMSYNC_STORE"
     assert udfs.CRM_LOOKUP(crm.li, "客户名称") == "杭州云帆软件有限公司"
 
 
 def test_the_user_never_comes_from_the_workbook(crm, monkeypatch):
     book = _ConfBook({"CRMSYNC_STORE": str(crm.path), "CRMSYNC_USER": "zhang"}, crm.path)
-    monkeypatch.setattr(lookup, "_caller_book", lambda: book)
+    monkeypatch.setattr(lookup_config, "_caller_book", lambda: book)
     monkeypatch.setenv("CRMSYNC_USER", "liu")
     assert lookup.settings().user == "liu"
     assert udfs.CRM_LOOKUP(crm.liu, "客户名称") == "深圳星辰电子股份有限公司"
@@ -522,13 +522,13 @@ def test_settings_are_read_again_after_conf_ttl(crm, monkeypatch):
     assert udfs.CRM_LOOKUP(crm.li, "客户名称") == "杭州云帆软件有限公司"
     monkeypatch.setenv("CRMSYNC_USER", "zhang")
     assert udfs.CRM_LOOKUP(crm.li, "客户名称") == "杭州云帆软件有限公司"  # within CONF_TTL
-    monkeypatch.setattr(lookup, "_settings_at", lookup._settings_at - lookup.CONF_TTL)
-    monkeypatch.setattr(lookup, "_current_at", lookup._current_at - lookup.CONF_TTL)
+    monkeypatch.setattr(lookup_config, "_settings_at", lookup_config._settings_at - lookup.CONF_TTL)
+    monkeypatch.setattr(lookup_config, "_current_at", lookup_config._current_at - lookup.CONF_TTL)
     assert udfs.CRM_LOOKUP(crm.li, "客户名称") == f"无权查看客户 {crm.li}"
 
 
 def test_outside_excel_there_is_no_caller_book():
-    assert lookup._caller_book() is None
+    assert lookup_config._caller_book() is None
     assert lookup.workbook_conf() == ({}, None)
 
 
