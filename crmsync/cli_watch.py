@@ -131,15 +131,21 @@ def watch(folder: Annotated[Path, typer.Argument(help="被监视的文件夹 / t
         _show_status(cfg)
         return
     location = store or _defaults["store"] or cfg.store
+    from . import engine
     from .cli import open_store
+    from .watch import WATCH_SQLITE_CACHE_KIB
 
-    with open_store(location) as s:
-        check_users(cfg, s)
-        watcher = Watcher(s, folder, cfg, listener=ConsoleListener(), poll=poll, write_back=write_back)
-        if not once:
-            console.print(tr(f"正在监视 {folder}（配置 {cfg_path.name}，日志 {cfg.log_path}）；按 Ctrl-C 停止",
-                             f"Watching {folder} (configuration {cfg_path.name}, log {cfg.log_path}); Ctrl-C stops"))
-        _run_until_signal(watcher, watcher.run_once if once else watcher.run)
+    bulk_cache, engine.SQLITE_CACHE_KIB = engine.SQLITE_CACHE_KIB, WATCH_SQLITE_CACHE_KIB  # for months
+    try:
+        with open_store(location) as s:
+            check_users(cfg, s)
+            watcher = Watcher(s, folder, cfg, listener=ConsoleListener(), poll=poll, write_back=write_back)
+            if not once:
+                console.print(tr(f"正在监视 {folder}（配置 {cfg_path.name}，日志 {cfg.log_path}）；按 Ctrl-C 停止",
+                                 f"Watching {folder} (configuration {cfg_path.name}, log {cfg.log_path}); Ctrl-C stops"))
+            _run_until_signal(watcher, watcher.run_once if once else watcher.run)
+    finally:
+        engine.SQLITE_CACHE_KIB = bulk_cache
     ingested = watcher.ingested_total
     problems = watcher.state.problems
     stopped = not once or watcher.stop_requested

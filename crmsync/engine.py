@@ -99,6 +99,10 @@ def sqlite_path(url: str) -> Path | None:
     return Path(u.database)
 
 
+#: Each SQLite connection's page cache (KiB): 64 MB keeps index pages cached on bulk writes.
+SQLITE_CACHE_KIB = 64 * 1024
+
+
 def create_store_engine(url: str) -> Engine:
     """Return an Engine with the store's connection settings.
 
@@ -116,7 +120,7 @@ def create_store_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cur.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints, never corrupt
-            cur.execute("PRAGMA cache_size=-65536")  # 64 MB: index pages stay cached on bulk writes
+            cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
             cur.close()
 
         @event.listens_for(engine, "begin")

@@ -117,6 +117,10 @@ def _default_ingest(*args, **kwargs):
 
 #: How many recent outcomes a watcher keeps for its caller (totals are counted, not kept).
 KEEP_OUTCOMES = 1_000
+#: The page cache of each SQLite connection of a running watcher (KiB), instead of the 64 MB bulk
+#: writes want: it runs for months while the store grows, and a copy's sync touches few pages, so
+#: its memory is bounded by this, not by the size of the store (bench/RESULTS.md, soak).
+WATCH_SQLITE_CACHE_KIB = 8 * 1024
 
 
 class Watcher:

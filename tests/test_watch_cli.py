@@ -83,6 +83,26 @@ def test_init_writes_the_map_for_its_owner_only_and_warns_in_a_shared_folder(fol
     assert "监视将拒绝这份配置" in out and "--config" in out
 
 
+def test_the_watchers_page_cache_is_bounded_and_other_commands_keep_theirs(team_store, store_path, folder,
+                                                                           monkeypatch):
+    from crmsync import engine
+    from crmsync.watch import WATCH_SQLITE_CACHE_KIB, Watcher
+
+    seen = []
+    original = Watcher.run_once
+
+    def run_once(self):
+        with self.store.engine.connect() as conn:
+            seen.append(conn.exec_driver_sql("PRAGMA cache_size").scalar())
+        return original(self)
+
+    monkeypatch.setattr(Watcher, "run_once", run_once)
+    write_config(folder, settle_seconds=0, files={})
+    run("watch", folder, "--once", "--store", store_path)
+    assert seen == [-WATCH_SQLITE_CACHE_KIB]  # months of running: memory bounded by this, not the store
+    assert engine.SQLITE_CACHE_KIB == 64 * 1024  # an import in the same process still gets the bulk cache
+
+
 def test_errors_are_one_line(folder, store_path, team_store):
     out = run("watch", folder, "--once", "--store", store_path, code=1)
     assert out.startswith("错误: 找不到监视配置") and out.count("\n") == 1
