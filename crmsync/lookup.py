@@ -704,7 +704,7 @@ def _phone_keys(phone: object) -> Iterable[str]:
 
 
 def _dedupe_hook() -> Callable | None:
-    """crmsync.dedupe's customer_matches, when that module (another issue) provides it."""
+    """crmsync.dedupe's customer_matches (None only if that module cannot be imported)."""
     module = sys.modules.get("crmsync.dedupe")
     if module is None:
         import importlib.util
