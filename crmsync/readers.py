@@ -103,7 +103,8 @@ def sniff_encoding(fp: BinaryIO, name: str = "") -> tuple[str, str, int]:
     fp.seek(0)
     head = fp.read(4)
     for bom, codec, label in _BOMS:
-        if head.startswith(bom):
+        # FF FE 00 00 is also UTF-16 LE's BOM and a NUL: UTF-32 only when the rest is UTF-32
+        if head.startswith(bom) and (not codec.startswith("utf-32") or _decodes(fp, codec, len(bom), whole=True)):
             return codec, label, len(bom)
     for codec, label in _STRICT:
         if _decodes(fp, codec):
@@ -122,16 +123,18 @@ def sniff_encoding(fp: BinaryIO, name: str = "") -> tuple[str, str, int]:
                          "UTF-32 are supported); save it as 'CSV UTF-8' in Excel and try again"))
 
 
-def _decodes(fp: BinaryIO, codec: str) -> bool:
+def _decodes(fp: BinaryIO, codec: str, start: int = 0, *, whole: bool = False) -> bool:
+    """Whether fp from start decodes strictly as codec (``whole``: to at least one character)."""
     decoder = codecs.getincrementaldecoder(codec)("strict")
-    fp.seek(0)
+    fp.seek(start)
+    some = False
     try:
         while chunk := fp.read(_CHUNK):
-            decoder.decode(chunk)
-        decoder.decode(b"", final=True)
+            some = some or bool(decoder.decode(chunk))
+        some = bool(decoder.decode(b"", final=True)) or some
     except UnicodeDecodeError:
         return False
-    return True
+    return some or not whole
 
 
 def decode_text(data: bytes, name: str = "") -> tuple[str, str]:
