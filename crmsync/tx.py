@@ -231,18 +231,21 @@ class Tx:
             for values in rows:
                 self.require("create", self._owner_record(ent, self._given(ent, keyset, values)))
         ids = self.allocate_ids(ent, len(rows))
-        # One pass builds each stored row and its audit entry: at 100k rows every extra pass over
-        # the data shows.  Rows start from a template because dict copy/update run in C.
-        template = dict.fromkeys(c.name for c in ENTITY_TABLES[ent.key].columns)
-        template.update(created_at=self.now, created_by=self.user.name, updated_at=self.now,
-                        updated_by=self.user.name, version=1, deleted=False)
+        # One pass builds each stored row (a tuple in column order) and its audit entry: at 100k
+        # rows every extra pass over the data shows.  A row is map(dict.get) over the columns, in
+        # C, with the same system values set by position in each.
+        cols = [c.name for c in ENTITY_TABLES[ent.key].columns]
+        system = dict(created_at=self.now, created_by=self.user.name, updated_at=self.now,
+                      updated_by=self.user.name, version=1, deleted=False)
+        fixed = [(cols.index(k), v) for k, v in system.items()]
+        id_at, custom_at = cols.index(ent.id_field), cols.index(CUSTOM_DATA_KEY)
         custom_keys = ent.custom_keys
         if ent.key == "customer":
             teams = {u.name: u.team for u in self.store.users()}
             pending = self.settings.get("require_approval") and self.user.role == "rep"
             approval = "pending" if pending else "approved"
         full, entries = [], self.entries
-        at, user, source, ekey, id_field = self.now, self.user.name, self.source, ent.key, ent.id_field
+        at, user, source, ekey = self.now, self.user.name, self.source, ent.key
         for values, rid, extra in zip(rows, ids, extra_data or repeat(None)):
             r = self._given(ent, keyset, values)
             if ekey == "customer":
@@ -253,20 +256,22 @@ class Tx:
                 if r["team"] != teams[owner]:
                     self._check_team(owner, r["team"], teams[owner])
                 r["approval_status"] = approval
-            row = template.copy()
-            row.update(r)
-            row[id_field] = rid
+            row = list(map(r.get, cols))
+            for i, v in fixed:
+                row[i] = v
+            row[id_at] = rid
             if custom_keys or extra:
-                custom = {k: row.pop(k) for k in custom_keys if k in row}
-                custom = {k: v for k, v in custom.items() if v is not None}
+                custom = {k: r[k] for k in custom_keys if r.get(k) is not None}
                 if extra:
                     custom.update(extra)
                     r.update(extra)
-                row[CUSTOM_DATA_KEY] = _custom_json(custom) if custom else None
-            full.append(row)
+                row[custom_at] = _custom_json(custom) if custom else None
+            full.append(tuple(row))
             entries.append((at, user, source, audit.CREATE, ekey, rid, 1, "*", None,
                             audit.dump_value(r), None))
-        self._insert(ent, full)
+        from .engine import bulk_insert
+
+        bulk_insert(self.conn, ENTITY_TABLES[ent.key].name, cols, full)
         return ids
 
     def _given(self, ent: Entity, keyset: frozenset, values: Mapping) -> dict:
