@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from functools import lru_cache
 import threading
 import zipfile
 import zlib
@@ -126,17 +127,18 @@ def edit_cells(el: bytes | None, number: int, edits: Mapping[int, Edit], col_sty
     return start + body + b"</" + prefix + b"row>", had_formula
 
 
-_CELL_AT: dict[bytes, re.Pattern] = {}
+@lru_cache(maxsize=32)  # one per namespace prefix (almost always none): bounded whatever files come
+def _cell_at(prefix: bytes) -> re.Pattern:
+    return re.compile(rb"<" + re.escape(prefix) + rb'c r="([A-Za-z]{1,3})\d+"[\s>/]')
+
+
 _STYLE_ATTR = re.compile(rb'\ss\s*=\s*"\s*(\d+)\s*"')
 
 
 def _cell_spans(el: bytes, prefix: bytes) -> list[tuple[tuple[int, bytes], int, int]] | None:
     """((letters' length, upper-case letters), start, end) of each cell of a row element — ordered
     as the columns are — or None when a cell has no plain reference or cells are out of order."""
-    pattern = _CELL_AT.get(prefix)
-    if pattern is None:
-        pattern = _CELL_AT[prefix] = re.compile(rb"<" + re.escape(prefix) + rb'c r="([A-Za-z]{1,3})\d+"[\s>/]')
-    found = [(m.start(), m.group(1)) for m in pattern.finditer(el)]
+    found = [(m.start(), m.group(1)) for m in _cell_at(prefix).finditer(el)]
     tag = b"<" + prefix + b"c"
     if len(found) != el.count(tag) and len(found) != (  # <charset>, <color>… of rich text also start so
             el.count(tag + b" ") + el.count(tag + b">") + el.count(tag + b"/") + el.count(tag + b"\t")

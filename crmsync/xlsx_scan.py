@@ -17,6 +17,7 @@ Every refusal is a ``_Refused`` that xlsx_safety turns into one message naming t
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -253,21 +254,12 @@ def _check_dimension(ref: str, label: str, limits: Limits) -> None:
                        max_cols=limits.max_cols)
 
 
-_BEYOND: dict[tuple[int, int], re.Pattern] = {}
-
-
+@lru_cache(maxsize=256)  # bounded: the key is each buffer's last row, new for nearly every sheet read
 def _beyond(max_col: int, max_row: int) -> re.Pattern:
     """Return a pattern for a ``<c r="...">`` whose column is past max_col or whose row is past max_row,
     or (matching just ``<c``) a cell written without ``r="…"`` first — as ``_CELL_ODD`` finds."""
-    key = (max_col, max_row)
-    pattern = _BEYOND.get(key)
-    if pattern is None:
-        if len(_BEYOND) > 4096:
-            _BEYOND.clear()
-        pattern = _BEYOND[key] = re.compile(
-            rb'<c(?: r="(?>' + _letters_beyond(max_col) + rb"|[A-Za-z]+0*" + _digits_beyond(max_row)
-            + rb')|(?=[\s/>])(?! r="))')
-    return pattern
+    return re.compile(rb'<c(?: r="(?>' + _letters_beyond(max_col) + rb"|[A-Za-z]+0*" + _digits_beyond(max_row)
+                      + rb')|(?=[\s/>])(?! r="))')
 
 
 def _digits_beyond(n: int) -> bytes:
