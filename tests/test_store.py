@@ -190,6 +190,21 @@ def test_create_many_is_all_or_nothing(store):
     assert store.count("customer") == 500 and store.verify_audit().ok
 
 
+def test_a_bulk_created_record_keeps_its_first_version_like_a_single_one(store):
+    """create() and create_many() log the same first version: what was set, empty fields left out."""
+    one = store.create("customer", customer(customer_name="单个公司", email=None))
+    with store.transaction("admin", "import") as tx:
+        (bulk,) = tx.create_many("customer", [customer(customer_name="批量公司", email=None)])
+    snapshots = {e["record_id"]: e["new_value"] for e in store.history("customer", one["customer_id"])
+                 + store.history("customer", bulk) if e["field"] == "*"}
+    assert set(snapshots[bulk]) == set(snapshots[one["customer_id"]])
+    assert "email" not in snapshots[bulk] and None not in snapshots[bulk].values()
+    store.update("customer", bulk, {"email": "a@example.com"})
+    first = store.version("customer", bulk, 1)
+    assert first["customer_name"] == "批量公司" and first.get("email") is None
+    assert store.version("customer", bulk, 2)["email"] == "a@example.com"
+
+
 def test_migrations_are_recorded_and_missing_columns_come_back(store_path):
     Store(store_path, create=True).close()
     con = sqlite3.connect(store_path)
