@@ -31,7 +31,8 @@ from crmsync.store import Store  # noqa: E402
 
 
 def report_statements(store) -> list[tuple[str, str, dict]]:
-    """(name, sql, params) of every statement all_reports runs for the admin, built by reports.py."""
+    """(name, sql, params) of every statement all_reports runs for the admin, built by reports.py
+    (the admin's summary reads the kept counters, crmsync/report_tables.py)."""
     scope = reports.scope_for(None)
     dialect = store.engine.dialect.name
     now = clock.now()
@@ -41,17 +42,25 @@ def report_statements(store) -> list[tuple[str, str, dict]]:
 
     won = reports._won_key(store)
     verify_cutoff = reports._text_time(now - timedelta(days=round(int(cfg.get("verify_months", 12)) * 30.44)))
+    bad = {col: values for col, (_, values) in reports.list_check_values(store, None).items() if values}
+    days = int(cfg.get("remind_days", 3))
+
+    def stays(entity: str) -> dict[str, int]:  # what the medians statement is built from
+        return dict(reports._run(store, reports.stage_stays_query(scope, entity)))
+
     out = [
-        ("customer summary", *reports.customer_summary_query(scope, now, int(cfg.get("remind_days", 3)))),
-        ("new per month", *reports.new_customers_query(scope, now.date())),
+        ("customer counters", *reports.counts_query()),
+        ("due counts", *reports.due_counts_query(scope, now, days)),
         ("lost from", *reports.lost_from_query(scope, dialect)),
-        ("status medians", *reports.stage_medians_query(dialect, scope, "customer")),
+        ("status stays", *reports.stage_stays_query(scope, "customer")),
+        ("status medians", *reports.stage_medians_query(dialect, scope, "customer", stays("customer"))),
         ("deal counts", *reports.deal_counts_query(scope, dialect)),
-        ("deal medians", *reports.stage_medians_query(dialect, scope, "deal")),
+        ("deal stays", *reports.stage_stays_query(scope, "deal")),
+        ("deal medians", *reports.stage_medians_query(dialect, scope, "deal", stays("deal"))),
         ("owner activity", *reports.owner_activity_query(scope, reports._text_time(start),
                                                          reports._text_time(end + timedelta(days=1)), won, dialect)),
         ("segments", *reports.segments_query(scope, reports.segment_settings(cfg), now, won, dialect)),
-        ("data quality", *reports.data_quality_query(dialect, scope, verify_cutoff)),
+        ("data quality", *reports.data_quality_query(dialect, scope, verify_cutoff, bad)),
     ]
     return out
 

@@ -226,6 +226,10 @@ def build(path: Path = DEFAULT_PATH, customers: int = 1_000_000, followups: int 
     con.executemany("INSERT INTO bench_info VALUES (?, ?)", [("customers", str(customers)), ("followups", str(followups))])
     con.execute("COMMIT")
     con.close()
+    # the rows went in with bare sqlite3, past the store: fill its report tables as `crmsync report
+    # rebuild` does (from here on the store keeps them itself)
+    with Store(path) as s:
+        s.rebuild_report_tables()
     log(f"  contacts {len(prow):,}, deals {len(drow):,}, audit entries {seq:,}; built in "
         f"{time.perf_counter() - started:.0f} s: {path}")
     return path

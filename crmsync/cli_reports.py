@@ -16,7 +16,7 @@ from .i18n import tr
 followup_app = typer.Typer(help="跟进记录 follow-ups: add", no_args_is_help=True)
 app.add_typer(followup_app, name="followup")
 
-REPORTS = ("all", "funnel", "deals", "distribution", "activity", "segments", "quality")
+REPORTS = ("all", "funnel", "deals", "distribution", "activity", "segments", "quality", "rebuild")
 
 
 @command(followup_app, "add")
@@ -84,7 +84,7 @@ def _date(text: str | None) -> date | None:
 
 
 @command(app, "report")
-def report(kind: Annotated[str, typer.Argument(help="all | funnel | deals | distribution | activity | segments | quality")] = "all",
+def report(kind: Annotated[str, typer.Argument(help="all | funnel | deals | distribution | activity | segments | quality | rebuild")] = "all",
            by: Annotated[str, typer.Option(help="distribution: industry | region | source | customer_level | status")] = "industry",
            start: Annotated[Optional[str], typer.Option("--from", help="activity: 开始日期 2024-05-01")] = None,
            end: Annotated[Optional[str], typer.Option("--to", help="activity: 结束日期（含）")] = None,
@@ -92,6 +92,9 @@ def report(kind: Annotated[str, typer.Argument(help="all | funnel | deals | dist
            book: Annotated[Optional[Path], typer.Option("--book", help="刷新该工作簿的“仪表板”（含图表）")] = None,
            store: StoreOpt = None, lang: LangOpt = None, user: UserOpt = None) -> None:
     """Show reports; --out writes a report workbook, --book refreshes a workbook's dashboard.
+
+    `crmsync report rebuild` (admin) recomputes the report tables from the records and the audit
+    log, for a store edited outside crmsync.
 
     Example: crmsync report funnel;  crmsync report --out report.xlsx;  crmsync report --book crm_workbook.xlsm
     """
@@ -101,6 +104,11 @@ def report(kind: Annotated[str, typer.Argument(help="all | funnel | deals | dist
         raise InvalidInput(tr(f"未知报表“{kind}”：可选 {', '.join(REPORTS)}", f"unknown report '{kind}': use one of {', '.join(REPORTS)}"))
     with open_store(store) as s:
         actor = s.user(_user(user))
+        if kind == "rebuild":
+            counters, stays = s.rebuild_report_tables(actor.name)
+            console.print(tr(f"已重建报表数据：{counters} 个计数，{stays} 段阶段停留",
+                             f"Rebuilt the report tables: {counters} counters, {stays} stage stays"))
+            return
         if out:
             from .report_book import write_report_book
 

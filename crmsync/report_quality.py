@@ -58,15 +58,23 @@ LIST_CHECKS = {"invalid_industry": ("industry", "industry"), "invalid_source": (
                "invalid_level": ("customer_level", "customer_level"), "invalid_status": ("status", "customer_status")}
 
 
-def data_quality_query(dialect: str, scope: Scope, verify_cutoff: str) -> tuple[str, dict]:
-    """The row checks (every check but LIST_CHECKS) in one pass over the customers."""
+def data_quality_query(dialect: str, scope: Scope, verify_cutoff: str,
+                       bad_values: dict[str, list] | None = None) -> tuple[str, dict]:
+    """The row checks (every check but LIST_CHECKS) in one pass over the customers, and in the
+    same pass the smallest id with each list field's ``bad_values`` (list field → values that are
+    not in its list, found by list_check_values)."""
     parts = []
     for key, _, _, cond in quality_checks(dialect):
         if key in LIST_CHECKS:
             continue
         parts.append(f"SUM(CASE WHEN {cond} THEN 1 ELSE 0 END), MIN(CASE WHEN {cond} THEN c.customer_id END)")
+    params = {"verify_cutoff": verify_cutoff, **scope.params}
+    for col, values in (bad_values or {}).items():
+        names = [f"bad_{col}_{i}" for i in range(len(values))]
+        params.update(zip(names, values))
+        parts.append(f"MIN(CASE WHEN c.{col} IN ({', '.join(':' + n for n in names)}) THEN c.customer_id END)")
     sql = f"SELECT {', '.join(parts)} FROM customers c WHERE NOT c.deleted{scope.sql}"
-    return sql, {"verify_cutoff": verify_cutoff, **scope.params}
+    return sql, params
 
 
 def data_quality(store, user: User | None = None, settings: dict | None = None, *,
@@ -81,13 +89,21 @@ def data_quality(store, user: User | None = None, settings: dict | None = None, 
     months = int(cfg.get("verify_months", 12))
     now = clock.now()
     cutoff = _text_time(now - timedelta(days=round(months * 30.44)))
-    row = iter(_run(store, data_quality_query(_dialect(store), scope_for(user), cutoff))[0])
-    listed = _list_checks(store, user, summary)
+    listed = list_check_values(store, user, summary)
+    bad = {col: values for col, (_, values) in listed.items() if values}
+    row = iter(_run(store, data_quality_query(_dialect(store), scope_for(user), cutoff, bad))[0])
+    rest = [next(row) for _ in range(2 * (len(quality_checks(_dialect(store))) - len(LIST_CHECKS)))]
+    examples = {col: next(row) for col in bad}
+    row = iter(rest)
     en = _lang() == "en"
     out = []
     for key, zh, en_label, _ in quality_checks(_dialect(store)):
         label = (en_label if en else zh).replace("N", str(months)) if key == "not_verified" else (en_label if en else zh)
-        count, example = listed[key] if key in LIST_CHECKS else (int(next(row) or 0), next(row))
+        if key in LIST_CHECKS:
+            col = LIST_CHECKS[key][0]
+            count, example = listed[col][0], examples.get(col)
+        else:
+            count, example = int(next(row) or 0), next(row)
         out.append(QualityCheck(key, label, count, example))
     dupes = duplicate_check(store, user) if duplicates else None
     if dupes is not None:
@@ -95,9 +111,10 @@ def data_quality(store, user: User | None = None, settings: dict | None = None, 
     return out
 
 
-def _list_checks(store, user: User | None, summary) -> dict[str, tuple[int, str | None]]:
-    """LIST_CHECKS from the summary's groups: customers whose value is set but not an active value
-    of its list (read from the enums table now, as the SQL check did), and the smallest such id."""
+def list_check_values(store, user: User | None, summary=None) -> dict[str, tuple[int, list]]:
+    """LIST_CHECKS from the summary's counts: per list field, how many customers have a value that
+    is set but not an active value of its list (read from the enums table now, not the store's
+    cached lists), and those values."""
     from .reports import customer_summary
 
     summary = summary if summary is not None and summary.values else customer_summary(store, user)
@@ -105,10 +122,10 @@ def _list_checks(store, user: User | None, summary) -> dict[str, tuple[int, str 
     for list_key, key in _run(store, ("SELECT e.list_key, e.key FROM enums e WHERE e.active", {})):
         active.setdefault(list_key, set()).add(key)
     out = {}
-    for check, (col, list_key) in LIST_CHECKS.items():
-        bad = [(n, first) for value, (n, first) in summary.values.get(col, {}).items()
-               if value is not None and value not in active.get(list_key, set())]
-        out[check] = (sum(n for n, _ in bad), min((first for _, first in bad), default=None))
+    for col, list_key in LIST_CHECKS.values():
+        bad = {value: n for value, (n, _) in summary.values.get(col, {}).items()
+               if n and value is not None and value not in active.get(list_key, set())}
+        out[col] = (sum(bad.values()), sorted(bad))
     return out
 
 

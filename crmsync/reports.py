@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+import orjson
 from sqlalchemy import text
 
 from . import clock
@@ -283,36 +284,53 @@ class Funnel:
         return next(s for s in self.stages if s.key == key)
 
 
-def stage_medians_query(dialect: str, scope: Scope, entity: str) -> tuple[str, dict]:
-    """Median days spent per stage (status for customers, stage for deals), from the audit log.
+def _stays_where(scope: Scope, entity: str) -> tuple[str, str, dict]:
+    """(join, condition, params) of the completed stays of ``entity`` in scope (alias s).  A scope
+    joins the customers (a deal's through the deal)."""
+    join = ""
+    if scope.sql:
+        join = (" JOIN customers c ON c.customer_id = s.record_id" if entity == "customer" else
+                " JOIN deals r ON r.deal_id = s.record_id JOIN customers c ON c.customer_id = r.customer_id")
+    where = f"s.entity = :entity AND s.deleted = false AND s.stage IS NOT NULL AND s.days IS NOT NULL{scope.sql}"
+    return join, where, {"entity": entity, **scope.params}
 
-    Each logged change ends a stay in its old stage: the stay began at the change before it, or at
-    the record's creation for its first change.  Stays that have not ended are left out.
+
+def stage_medians_query(dialect: str, scope: Scope, entity: str,
+                        stays: dict[str, int] | None = None) -> tuple[str, dict]:
+    """Median days spent per stage (status for customers, stage for deals): (stage, median, stays).
+
+    Read from the completed stays crmsync.report_tables keeps (each logged change ends a stay in
+    the old stage, which began at the change before it or at the record's creation).  PostgreSQL:
+    percentile_cont.  SQLite has no median: given the stays per stage (stage_stays_query), it
+    reads the middle one or two of each stage in the order of ix_stage_stays_median (entity,
+    deleted, stage, days): an offset into an index, no sort.
     """
-    table, idcol, fieldname = ("customers", "customer_id", "status") if entity == "customer" else ("deals", "deal_id", "stage")
-    rec = "c" if entity == "customer" else "r"
-    customers = _customers_by_id(dialect)
-    join = f"JOIN {customers} ON c.customer_id = ch.rid" if entity == "customer" else \
-        f"JOIN deals r{' INDEXED BY ix_deals_id_report' if dialect == 'sqlite' else ''} ON r.deal_id = ch.rid " \
-        f"JOIN {customers} ON c.customer_id = r.customer_id"
-    days = _days(dialect, f"COALESCE(ch.entered, {rec}.created_at)", "ch.left_at")
-    sql = f"""
-WITH ch AS (
-  SELECT a.record_id AS rid, {_unquote('a.old_value')} AS stage, a.at AS left_at,
-         LAG(a.at) OVER (PARTITION BY a.record_id ORDER BY a.seq) AS entered
-  FROM audit_log a
-  WHERE a.entity = '{entity}' AND a.field = '{fieldname}' AND a.action = 'update'
-),
-done AS (
-  SELECT ch.stage AS stage, {days} AS d FROM ch {join}
-  WHERE NOT {rec}.deleted{scope.sql}
-),
-ranked AS (
-  SELECT stage, d, ROW_NUMBER() OVER (PARTITION BY stage ORDER BY d) AS k, COUNT(*) OVER (PARTITION BY stage) AS m
-  FROM done
-)
-SELECT stage, AVG(d), MAX(m) FROM ranked WHERE k IN ((m + 1) / 2, (m + 2) / 2) GROUP BY stage"""
-    return sql, dict(scope.params)
+    join, where, params = _stays_where(scope, entity)
+    if dialect == "postgresql":
+        sql = (f"SELECT s.stage, percentile_cont(0.5) WITHIN GROUP (ORDER BY s.days), COUNT(*) "
+               f"FROM stage_stays s{join} WHERE {where} GROUP BY s.stage")
+        return sql, params
+    parts = []
+    for i, (stage, m) in enumerate(sorted((stays or {}).items())):
+        params.update({f"stage_{i}": stage, f"m_{i}": m, f"take_{i}": 2 - m % 2, f"skip_{i}": (m - 1) // 2})
+        parts.append(f"SELECT :stage_{i}, AVG(x.days), :m_{i} FROM (SELECT s.days AS days FROM stage_stays s{join} "
+                     f"WHERE {where} AND s.stage = :stage_{i} ORDER BY s.days LIMIT :take_{i} OFFSET :skip_{i}) x")
+    return (" UNION ALL ".join(parts) or "SELECT NULL, NULL, NULL WHERE 1 = 0"), params
+
+
+def stage_stays_query(scope: Scope, entity: str) -> tuple[str, dict]:
+    """Completed stays per stage, (stage, stays): what the SQLite medians need first."""
+    join, where, params = _stays_where(scope, entity)
+    return f"SELECT s.stage, COUNT(*) FROM stage_stays s{join} WHERE {where} GROUP BY s.stage", params
+
+
+def stage_medians(store, scope: Scope, entity: str) -> dict[str, tuple[float, int]]:
+    """Stage key → (median days in it, completed stays) for ``entity`` (customer | deal)."""
+    dialect = _dialect(store)
+    stays = None if dialect == "postgresql" else {k: int(n) for k, n in _run(store, stage_stays_query(scope, entity))}
+    if stays == {}:
+        return {}
+    return {k: (d, int(m)) for k, d, m in _run(store, stage_medians_query(dialect, scope, entity, stays))}
 
 
 def lost_from_query(scope: Scope, dialect: str = "sqlite") -> tuple[str, dict]:
@@ -359,6 +377,19 @@ def customer_summary_query(scope: Scope, now: datetime, days: int) -> tuple[str,
     return sql, {"now": _text_time(now), "due_end": _text_time(end), **scope.params}
 
 
+def counts_query() -> tuple[str, dict]:
+    """The customer counters crmsync.report_tables keeps: (field, value as JSON, customers)."""
+    return "SELECT field, value, n FROM customer_counts WHERE n <> 0", {}
+
+
+def due_counts_query(scope: Scope, now: datetime, days: int) -> tuple[str, dict]:
+    """Open customers whose next follow-up is before now, and before the end of the due window."""
+    end = datetime.combine(now.date() + timedelta(days=days + 1), datetime.min.time())
+    sql = ("SELECT SUM(CASE WHEN c.next_follow_up < :now THEN 1 ELSE 0 END), COUNT(*) FROM customers c "
+           f"WHERE NOT c.deleted AND c.status <> :lost AND c.next_follow_up < :due_end{scope.sql}")
+    return sql, {"now": _text_time(now), "due_end": _text_time(end), "lost": LOST, **scope.params}
+
+
 def new_customers_query(scope: Scope, today: date, months: int = 12) -> tuple[str, dict]:
     """Customers created in each of the last ``months`` months: (YYYY-MM, count), one pass."""
     keys = month_keys(today, months)
@@ -384,13 +415,18 @@ class Summary:
 
 
 def customer_summary(store, user: User | None = None, *, days: int | None = None, months: int = 12) -> Summary:
-    """Counts per value of each summary list and region, the due counts and the monthly trend: two
-    statements (the grouped pass and the months), rolled up over the groups here."""
+    """Counts per value of each summary list and region, the due counts and the monthly trend.
+
+    Everyone's (an admin's): from the counters crmsync.report_tables keeps, plus one pass for the
+    due counts.  A scope (a manager's team, a rep's own): two statements over those customers (the
+    grouped pass and the months), rolled up over the groups here."""
     enums = store.enums()
     if days is None:
         days = int(store.settings().get("remind_days", 3))
     now = clock.now()
     scope = scope_for(user)
+    if not scope.sql:
+        return _kept_summary(store, enums, now, days, months)
     keys = {col: set(enums.keys(list_key)) for col, list_key in SUMMARY_LISTS}
     counts: dict[str, dict] = {col: {**{k: 0 for k in enums.keys(list_key)}, None: 0, "?": 0}
                                for col, list_key in SUMMARY_LISTS}
@@ -417,6 +453,29 @@ def customer_summary(store, user: User | None = None, *, days: int | None = None
     return Summary(total, counts, overdue, before_end - overdue, month_list, regions, values)
 
 
+def _kept_summary(store, enums, now: datetime, days: int, months: int) -> Summary:
+    """customer_summary of every customer, from the kept counters (crmsync.report_tables)."""
+    keys = {col: set(enums.keys(list_key)) for col, list_key in SUMMARY_LISTS}
+    counts: dict[str, dict] = {col: {**{k: 0 for k in enums.keys(list_key)}, None: 0, "?": 0}
+                               for col, list_key in SUMMARY_LISTS}
+    values: dict[str, dict] = {col: {} for col, _ in SUMMARY_LISTS}
+    regions: dict[tuple, int] = {}
+    trend: dict[str, int] = {}
+    for name, value, n in _run(store, counts_query()):
+        value, n = orjson.loads(value), int(n)
+        if name == "month":
+            trend[value] = trend.get(value, 0) + n
+        elif name == "region":
+            regions[tuple(value)] = n
+        elif name in counts:
+            counts[name][value if value is None or value in keys[name] else "?"] += n
+            values[name][value] = (n, None)  # no example kept: data_quality finds its own
+    total = sum(counts["status"].values())
+    overdue, before_end = (int(v or 0) for v in _run(store, due_counts_query(Scope(), now, days))[0])
+    month_list = [(key, trend.get(key, 0)) for key in month_keys(now.date(), months)]
+    return Summary(total, counts, overdue, before_end - overdue, month_list, regions, values)
+
+
 def deal_counts_query(scope: Scope, dialect: str = "sqlite") -> tuple[str, dict]:
     sql = (f"SELECT r.stage, COUNT(*), SUM(COALESCE(r.amount, 0)) FROM deals r JOIN {_customers_by_id(dialect)} "
            "ON c.customer_id = r.customer_id "
@@ -440,7 +499,7 @@ def _build_funnel(order: list[str], labels: dict[str, str], current: dict[str, i
 
 def status_medians(store, user: User | None = None) -> dict[str, tuple[float, int]]:
     """Stage key → (median days in it, stays) of the customer status funnel."""
-    return {k: (d, m) for k, d, m in _run(store, stage_medians_query(_dialect(store), scope_for(user), "customer"))}
+    return stage_medians(store, scope_for(user), "customer")
 
 
 def status_funnel(store, user: User | None = None, summary: Summary | None = None,
@@ -476,7 +535,7 @@ def deal_funnel(store, user: User | None = None) -> Funnel:
     labels = {k: enums.label("deal_stage", k, _lang()) for k in order}
     scope = scope_for(user)
     current = {k: n for k, n, _ in _run(store, deal_counts_query(scope, _dialect(store)))}
-    medians = {k: (d, m) for k, d, m in _run(store, stage_medians_query(_dialect(store), scope, "deal"))}
+    medians = stage_medians(store, scope, "deal")
     stages = _build_funnel(order, labels, current, dict(current), medians)
     timed = [s for s in stages[:-1] if s.median_days is not None]
     slowest = None
@@ -639,6 +698,7 @@ def all_reports(store, user: User | None = None, *, start: date | None = None, e
 
 
 # Segments and data quality live in their own modules (they need the helpers above).
-from .report_quality import QualityCheck, data_quality, data_quality_query, duplicate_check, quality_checks  # noqa: E402,F401
+from .report_quality import (QualityCheck, data_quality, data_quality_query, duplicate_check,  # noqa: E402,F401
+                             list_check_values, quality_checks)
 from .report_segments import (SEGMENT_DEFAULTS, SEGMENT_RULES, Segment, segment_settings, segments,  # noqa: E402,F401
                               segments_query)

@@ -182,6 +182,15 @@ class Store:
         with self.engine.connect() as conn:
             return [r.name for r in conn.execute(select(teams.c.name).order_by(teams.c.name))]
 
+    def rebuild_report_tables(self, by: str = "admin") -> tuple[int, int]:
+        """Recompute the report tables (crmsync.report_tables) from the records and the audit
+        log, e.g. after the database was edited by hand; return (counters, stays).  Admin only."""
+        from . import report_tables
+
+        with self.transaction(by, "cli") as tx:
+            tx.require("configure")
+            return report_tables.rebuild(tx.conn)
+
     def add_enum(self, list_key: str, key: str, zh: str, en: str | None = None, *,
                  synonyms: Iterable[str] = (), by: str = "admin") -> None:
         """Add a value to an enumeration (a new list if list_key is new)."""
@@ -360,6 +369,7 @@ class Store:
         with dialect.begin_write(self._writer) as conn:
             tx = Tx(self, conn, actor, source)
             yield tx
+            tx.counts.flush(conn)
             with bulk_gc():
                 audit.append(conn, tx.entries)
 

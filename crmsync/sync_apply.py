@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import and_, select
 
-from . import audit
+from . import audit, report_tables
 from .errors import CrmsyncError, StaleVersion
 from .schema import ENTITIES, Entity
 from .sync import (DELETED_FIELD, CopyRow, Plan, PlanInput, Refusal, StoreView, SyncPolicy, _text_values,
@@ -401,9 +401,12 @@ def _apply_updates(tx, ent: Entity, plan: Plan, result: ApplyResult) -> dict[str
     table = ENTITY_TABLES[ent.key]
     groups: dict[tuple[str, ...], list] = {}
     custom = set(ent.custom_keys)
+    # changes the report tables follow (counted fields, status/stage, deleted) need the whole
+    # record before them: they take the one-by-one path, as custom fields do
+    one_by_one = custom | report_tables.tracked_fields(ent.key)
     new_versions = {}
     for u in plan.updates:
-        if custom & set(u.changes):
+        if one_by_one & set(u.changes):
             current = tx.require_record(ent.key, u.record_id)
             try:
                 tx._write_changes(ent, current, u.changes, u.reason)

@@ -333,3 +333,15 @@ def _m5_customer_report_indexes(conn) -> None:
 
 MIGRATIONS.append((5, "report covering indexes: follow-ups per customer, deals by id",
                    _m5_customer_report_indexes))
+
+
+# ---- migration 6: the report tables (crmsync/report_tables.py) ---------------------------------
+
+def _m6_report_tables(conn) -> None:
+    """Customer counters and stage stays, filled from the records and the audit log."""
+    from . import report_tables
+
+    report_tables.create(conn)
+
+
+MIGRATIONS.append((6, "report tables: customer counters, stage stays", _m6_report_tables))

@@ -16,7 +16,7 @@ from itertools import repeat
 import orjson
 from sqlalchemy import and_, select
 
-from . import access, audit, clock
+from . import access, audit, clock, report_tables
 from .access import User
 from .i18n import lang, tr
 from .errors import InvalidInput, NotFound, PermissionDenied, StaleVersion
@@ -50,6 +50,7 @@ class Tx:
         self.store, self.conn, self.user, self.source = store, conn, user, source
         self.entries: list[audit.Entry] = []
         self.now = clock.now_text()
+        self.counts = report_tables.Pending()  # customer counters, written at commit
         self._settings: dict | None = None
 
     @property
@@ -201,6 +202,9 @@ class Tx:
         # tuples straight to the driver: the bulk path (see notes/performance.md); COPY on PostgreSQL
         as_tuple = operator.itemgetter(*cols)  # every row holds every column (see _new_row)
         bulk_insert(self.conn, table.name, cols, [as_tuple(r) for r in rows])
+        if ent.key == "customer":
+            for r in rows:
+                self.counts.add(r, +1)
 
     def create_many(self, entity_key: str, rows: Sequence[Mapping], *, validated: bool = False,
                     extra_data: Sequence[Mapping | None] | None = None) -> list[str]:
@@ -273,6 +277,8 @@ class Tx:
         from .engine import bulk_insert
 
         bulk_insert(self.conn, ENTITY_TABLES[ent.key].name, cols, full)
+        if ekey == "customer":
+            self.counts.add_columns(cols, full)
         return ids
 
     def _given(self, ent: Entity, keyset: frozenset, values: Mapping) -> dict:
@@ -341,8 +347,22 @@ class Tx:
             action = {"deleted": audit.DELETE if v else audit.RESTORE}.get(k, audit.UPDATE)
             self.log(action, entity=ent.key, record_id=current[ent.id_field], version=version,
                      field=k, old=current.get(k), new=v, reason=reason)
+        self.track_change(ent, current, diff)
         # the next read in this transaction must see the new version
         return {**current, **diff, "version": version, "updated_at": self.now, "updated_by": self.user.name}
+
+    def track_change(self, ent: Entity, current: Mapping, diff: Mapping) -> None:
+        """Keep the report tables (crmsync/report_tables.py) in step with a written change of
+        ``current`` (the record before it)."""
+        if ent.key == "customer":
+            self.counts.change(current, diff)
+        stage = report_tables.STAGE_FIELDS.get(ent.key)
+        if stage is None:
+            return
+        if stage in diff and diff[stage] != current.get(stage):
+            report_tables.end_stay(self.conn, ent.key, current, self.now)
+        if "deleted" in diff and bool(diff["deleted"]) != bool(current.get("deleted")):
+            report_tables.set_deleted(self.conn, ent.key, current[ent.id_field], bool(diff["deleted"]))
 
     def delete(self, entity_key: str, record_id: str, *, reason: str | None = None) -> dict:
         """Soft-delete a record (restorable); raises PermissionDenied for roles that may not."""
