@@ -61,8 +61,10 @@ def _kill_after(proc: subprocess.Popen, delay: float) -> bool:
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
-        assert proc.returncode == -signal.SIGKILL
-        return True
+        if proc.returncode == -signal.SIGKILL:
+            return True
+        # it finished in the instant between the timeout and the signal: a run, not a kill
+        assert proc.returncode in (0, 1), proc.stderr.read().decode()[-2000:]
     return False
 
 
