@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from operator import itemgetter
 
 import orjson
 from sqlalchemy import Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text, text
@@ -99,19 +100,13 @@ class Pending:
             self.deltas[key] += sign
 
     def add_columns(self, cols: list[str], rows: list[tuple]) -> None:
-        """Count in many new customer rows given as tuples in column order (create_many)."""
-        at = {c: cols.index(c) for c in COUNTED_COLUMNS}
+        """Count in many new customer rows given as tuples in column order (create_many): one
+        C-level count per counted field (itemgetter), not a Python step per row and field."""
         for name, names in COUNTED:
-            if len(names) == 1:
-                i = at[names[0]]
-                counts = Counter(r[i] for r in rows)
-            else:
-                idx = [at[c] for c in names]
-                counts = Counter(tuple(r[i] for i in idx) for r in rows)
+            counts = Counter(map(itemgetter(*(cols.index(c) for c in names)), rows))
             for value, n in counts.items():
                 self.deltas[(name, value_key(list(value) if isinstance(value, tuple) else value))] += n
-        i = at["created_at"]
-        for value, n in Counter(r[i] for r in rows).items():
+        for value, n in Counter(map(itemgetter(cols.index("created_at")), rows)).items():
             self.deltas[("month", value_key(str(value)[:7] if value else None))] += n
 
     def change(self, current: Mapping, diff: Mapping) -> None:
