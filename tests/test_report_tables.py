@@ -124,3 +124,27 @@ def test_report_rebuild_repairs_a_store_edited_by_hand(team_store, store_path):
 def test_only_an_admin_may_rebuild(team_store, store_path):
     out = run("report", "rebuild", "--store", store_path, "--user", "zhang", code=1)
     assert "无权" in out and "zhang" in out and "Traceback" not in out
+
+
+def test_changes_synced_from_a_workbook_copy_are_counted(team_store, tmp_path):
+    """Sync writes most changes in bulk; those the report tables follow (status, industry,
+    region, deletes) are kept as well."""
+    from crmsync.sync_copy import checkout, ingest_copy
+    from test_sync_copy import clear_row, edit, row_of
+
+    store = team_store
+    ids = build_fixture(store)
+    z, w = tmp_path / "zhang.xlsm", tmp_path / "wang.xlsm"
+    checkout(store, "zhang", z)
+    checkout(store, "wang", w)
+    edit(z, row_of(z, ids["B"]), 客户状态="成交客户", 所属行业="智能制造", 城市="杭州市", 省份="浙江省",
+         变更原因="签约")
+    edit(z, row_of(z, ids["E"]), 备注="只改备注")  # the bulk path
+    result = ingest_copy(store, z, "zhang")
+    assert result.applied == 2, result.message
+    clear_row(w, row_of(w, ids["D"]))
+    assert ingest_copy(store, w, "wang").deleted == 1
+    assert differences(store) == []
+    intent = reports.status_funnel(store).stage("intent")
+    assert intent.left == 3  # A, C and now B left 意向客户
+    assert reports.customer_summary(store).regions[("浙江省", "杭州市")] == 2
