@@ -57,8 +57,10 @@ def report_statements(store) -> list[tuple[str, str, dict]]:
         ("deal counts", *reports.deal_counts_query(scope, dialect)),
         ("deal stays", *reports.stage_stays_query(scope, "deal")),
         ("deal medians", *reports.stage_medians_query(dialect, scope, "deal", stays("deal"))),
-        ("owner activity", *reports.owner_activity_query(scope, reports._text_time(start),
-                                                         reports._text_time(end + timedelta(days=1)), won, dialect)),
+        ("follow-ups/day", *reports.counted_days_query("followup_day", start, end + timedelta(days=1))),
+        ("new/owner/day", *reports.counted_days_query("owner_day", start, end + timedelta(days=1))),
+        ("conversions", *reports.conversions_query(scope, reports._text_time(start),
+                                                   reports._text_time(end + timedelta(days=1)), won)),
         ("segments", *reports.segments_query(scope, reports.segment_settings(cfg), now, won, dialect)),
         ("data quality", *reports.data_quality_query(dialect, scope, verify_cutoff, bad)),
     ]

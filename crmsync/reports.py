@@ -33,7 +33,7 @@ from datetime import date, datetime, timedelta
 import orjson
 from sqlalchemy import text
 
-from . import clock
+from . import clock, report_tables
 from .access import User, visible_filter
 from .errors import InvalidInput
 from .i18n import tr
@@ -74,11 +74,6 @@ def _customers_by_id(dialect: str) -> str:
 def _fence(dialect: str) -> str:
     """Ends a subquery the outer aggregate must not flatten (it would repeat its CASE per SUM)."""
     return " LIMIT -1" if dialect == "sqlite" else " OFFSET 0"
-
-
-def _unquote(expr: str) -> str:
-    """A JSON-encoded string value of the audit log as plain text ('"won"' → won)."""
-    return f"replace({expr}, '\"', '')"
 
 
 def _run(store, query: tuple[str, dict]) -> list[tuple]:
@@ -184,15 +179,18 @@ def stage_medians(store, scope: Scope, entity: str) -> dict[str, tuple[float, in
 
 
 def lost_from_query(scope: Scope, dialect: str = "sqlite") -> tuple[str, dict]:
-    """Lost customers by the status they were lost from (their last change to 流失客户)."""
+    """Lost customers by the status they were lost from: the customers whose last stay ended in
+    流失客户, by the stage of that stay (ix_stage_stays_next, then ix_stage_stays_record to see
+    that no later stay exists: index look-ups only).  A scope joins the customers."""
+    join = " JOIN customers c ON c.customer_id = s.record_id" if scope.sql else ""
+    # `|| ''`: group by the value, not in the order of ix_stage_stays_median, which the planner
+    # would otherwise walk whole to save a sort of two or three groups
     sql = f"""
-SELECT stage, COUNT(*) FROM (
-  SELECT {_unquote('a.old_value')} AS stage, ROW_NUMBER() OVER (PARTITION BY a.record_id ORDER BY a.seq DESC) AS k
-  FROM audit_log a JOIN {_customers_by_id(dialect)} ON c.customer_id = a.record_id
-  WHERE a.entity = 'customer' AND a.field = 'status' AND a.action = 'update' AND a.new_value = :lost_json
-    AND c.status = :lost AND NOT c.deleted{scope.sql}
-) x WHERE k = 1 GROUP BY stage"""
-    return sql, {"lost": LOST, "lost_json": f'"{LOST}"', **scope.params}
+SELECT s.stage || '', COUNT(*) FROM stage_stays s{join}
+WHERE s.entity = 'customer' AND s.next_stage = :lost AND s.deleted = false{scope.sql}
+  AND NOT EXISTS (SELECT 1 FROM stage_stays t WHERE t.entity = 'customer' AND t.record_id = s.record_id AND t.id > s.id)
+GROUP BY s.stage || ''"""
+    return sql, {"lost": LOST, **scope.params}
 
 
 #: The list fields the customer summary counts by (every value of each list in one pass).
@@ -228,8 +226,12 @@ def customer_summary_query(scope: Scope, now: datetime, days: int) -> tuple[str,
 
 
 def counts_query() -> tuple[str, dict]:
-    """The customer counters crmsync.report_tables keeps: (field, value as JSON, customers)."""
-    return "SELECT field, value, n FROM customer_counts WHERE n <> 0", {}
+    """The customer counters crmsync.report_tables keeps: (field, value as JSON, customers), all
+    but the per-day ones (activity per owner reads those for its period)."""
+    fields = [name for name, _, _ in report_tables.COUNTED["customer"] if not name.endswith("_day")]
+    names = [f"f{i}" for i in range(len(fields))]
+    return (f"SELECT field, value, n FROM report_counts WHERE field IN ({', '.join(':' + n for n in names)}) AND n <> 0",
+            dict(zip(names, fields)))
 
 
 def due_counts_query(scope: Scope, now: datetime, days: int) -> tuple[str, dict]:
@@ -451,8 +453,20 @@ def new_customers_by_month(store, user: User | None = None, months: int = 12,
 
 # ---- activity per owner ------------------------------------------------------------------------
 
+def conversions_query(scope: Scope, start: str, end: str, won: str) -> tuple[str, dict]:
+    """Customers converted to ``won`` between start and end, per owner: the moves to it that the
+    stage stays hold (ix_stage_stays_next), joined to each customer for its owner."""
+    sql = ("SELECT c.owner || '' AS owner, COUNT(*) AS w FROM stage_stays s JOIN customers c ON c.customer_id = s.record_id "
+           "WHERE s.entity = 'customer' AND s.next_stage = :won AND s.left_at >= :start AND s.left_at < :end "
+           f"AND s.deleted = false{scope.sql} GROUP BY c.owner || ''")
+    return sql, {"start": start, "end": end, "won": won, **scope.params}
+
+
 def owner_activity_query(scope: Scope, start: str, end: str, won: str, dialect: str = "sqlite") -> tuple[str, dict]:
+    """Activity per owner of the customers in ``scope``, counted from the records: follow-ups,
+    new customers and conversions in start … end, one statement."""
     fscope = scope.sql.replace("c.", "fc.")
+    conv, params = conversions_query(scope, start, end, won)
     sql = f"""
 SELECT owner, SUM(f), SUM(n), SUM(w) FROM (
   SELECT f.user || '' AS owner, COUNT(*) AS f, 0 AS n, 0 AS w FROM followups f
@@ -463,11 +477,16 @@ SELECT owner, SUM(f), SUM(n), SUM(w) FROM (
   SELECT c.owner || '', 0, COUNT(*), 0 FROM customers c
    WHERE NOT c.deleted AND c.created_at >= :start AND c.created_at < :end{scope.sql} GROUP BY c.owner || ''
   UNION ALL
-  SELECT c.owner || '', 0, 0, COUNT(*) FROM audit_log a JOIN {_customers_by_id(dialect)} ON c.customer_id = a.record_id
-   WHERE a.entity = 'customer' AND a.field = 'status' AND a.action = 'update' AND a.new_value = :won
-     AND a.at >= :start AND a.at < :end AND NOT c.deleted{scope.sql} GROUP BY c.owner || ''
+  SELECT owner, 0, 0, w FROM ({conv}) v
 ) x GROUP BY owner ORDER BY owner"""
-    return sql, {"start": start, "end": end, "won": f'"{won}"', **scope.params}
+    return sql, params
+
+
+def counted_days_query(counter: str, first_day: date, after_day: date) -> tuple[str, dict]:
+    """The per-day counters (report_counts ``owner_day`` or ``followup_day``) of first_day up to
+    the day before after_day: their values start with the day, so that is a range of the key."""
+    return ("SELECT value, n FROM report_counts WHERE field = :counter AND value >= :lo AND value < :hi AND n <> 0",
+            {"counter": counter, "lo": '["' + first_day.isoformat(), "hi": '["' + after_day.isoformat()})
 
 
 @dataclass
@@ -486,15 +505,26 @@ def default_period(days: int = 30) -> tuple[date, date]:
 
 def owner_activity(store, user: User | None = None, start: date | None = None, end: date | None = None) -> list[Activity]:
     """Per owner, for start … end (dates, both included; default the last 30 days): follow-ups
-    logged, customers created, customers converted to 成交客户."""
+    logged, customers created, customers converted to 成交客户.  Everyone's (an admin's) from the
+    kept per-day counters; a scope's from its records."""
     if start is None or end is None:
         d_start, d_end = default_period()
         start, end = start or d_start, end or d_end
     if end < start:
         raise InvalidInput(tr(f"结束日期 {end} 早于开始日期 {start}", f"end {end} is before start {start}"))
     won = _won_key(store)
-    rows = _run(store, owner_activity_query(scope_for(user), _text_time(start), _text_time(end + timedelta(days=1)), won,
-                                            _dialect(store)))
+    scope = scope_for(user)
+    after = end + timedelta(days=1)
+    if scope.sql:
+        rows = _run(store, owner_activity_query(scope, _text_time(start), _text_time(after), won, _dialect(store)))
+    else:  # everyone's: the kept per-day counters and the stage stays (crmsync.report_tables)
+        per_owner: dict = {}
+        for at, counter in ((0, "followup_day"), (1, "owner_day")):
+            for value, n in _run(store, counted_days_query(counter, start, after)):
+                per_owner.setdefault(orjson.loads(value)[1] or None, [0, 0, 0])[at] += int(n)
+        for owner, n in _run(store, conversions_query(scope, _text_time(start), _text_time(after), won)):
+            per_owner.setdefault(owner or None, [0, 0, 0])[2] += int(n)
+        rows = [(o, *counts) for o, counts in sorted(per_owner.items(), key=lambda kv: (kv[0] is not None, kv[0] or ""))]
     return [Activity(o or UNSET, int(f), int(n), int(w)) for o, f, n, w in rows]
 
 

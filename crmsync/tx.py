@@ -202,9 +202,8 @@ class Tx:
         # tuples straight to the driver: the bulk path (see notes/performance.md); COPY on PostgreSQL
         as_tuple = operator.itemgetter(*cols)  # every row holds every column (see _new_row)
         bulk_insert(self.conn, table.name, cols, [as_tuple(r) for r in rows])
-        if ent.key == "customer":
-            for r in rows:
-                self.counts.add(r, +1)
+        for r in rows:
+            self.counts.add(ent.key, r, +1)
 
     def create_many(self, entity_key: str, rows: Sequence[Mapping], *, validated: bool = False,
                     extra_data: Sequence[Mapping | None] | None = None) -> list[str]:
@@ -277,8 +276,7 @@ class Tx:
         from .engine import bulk_insert
 
         bulk_insert(self.conn, ENTITY_TABLES[ent.key].name, cols, full)
-        if ekey == "customer":
-            self.counts.add_columns(cols, full)
+        self.counts.add_columns(ekey, cols, full)
         return ids
 
     def _given(self, ent: Entity, keyset: frozenset, values: Mapping) -> dict:
@@ -354,13 +352,12 @@ class Tx:
     def track_change(self, ent: Entity, current: Mapping, diff: Mapping) -> None:
         """Keep the report tables (crmsync/report_tables.py) in step with a written change of
         ``current`` (the record before it)."""
-        if ent.key == "customer":
-            self.counts.change(current, diff)
+        self.counts.change(ent.key, current, diff)
         stage = report_tables.STAGE_FIELDS.get(ent.key)
         if stage is None:
             return
         if stage in diff and diff[stage] != current.get(stage):
-            report_tables.end_stay(self.conn, ent.key, current, self.now)
+            report_tables.end_stay(self.conn, ent.key, current, diff[stage], self.now)
         if "deleted" in diff and bool(diff["deleted"]) != bool(current.get("deleted")):
             report_tables.set_deleted(self.conn, ent.key, current[ent.id_field], bool(diff["deleted"]))
 

@@ -59,4 +59,4 @@ def test_report_tables_are_kept_and_rebuilt_on_postgresql(tmp_path, pg_store_url
 
 def _counters(store) -> list:
     with store.engine.connect() as conn:
-        return list(conn.execute(report_tables.customer_counts.select()))
+        return list(conn.execute(report_tables.report_counts.select()))

@@ -5,6 +5,7 @@ repaired by `crmsync report rebuild`."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import date
 
 from sqlalchemy import text
 
@@ -95,7 +96,7 @@ def test_an_older_store_gets_the_tables_filled_when_opened(store_path):
     s.update("customer", first, {"status": "意向客户"}, reason="确认")
     s.close()
     con = sqlite3.connect(store_path)  # as a store of migration 5 was
-    con.execute("DROP TABLE customer_counts")
+    con.execute("DROP TABLE report_counts")
     con.execute("DROP TABLE stage_stays")
     con.execute("DELETE FROM schema_migrations WHERE number = 6")
     con.commit()
@@ -148,3 +149,26 @@ def test_changes_synced_from_a_workbook_copy_are_counted(team_store, tmp_path):
     intent = reports.status_funnel(store).stage("intent")
     assert intent.left == 3  # A, C and now B left 意向客户
     assert reports.customer_summary(store).regions[("浙江省", "杭州市")] == 2
+
+
+def test_the_admin_activity_from_the_counters_is_the_teams_added_up(team_store):
+    """Everyone's activity per owner comes from the per-day counters and the stage stays, a
+    manager's from the records: east and south together are the admin's, day bounds included."""
+    store = team_store
+    ids = build_fixture(store)
+    with store.transaction("admin", "import") as tx:
+        south = tx.create_many("customer", [customer(customer_name=f"南方{i}公司", owner="liu") for i in range(3)])
+    add_followup(store, "liu", south[0], {"method": "电话", "content": "初访", "follow_time": "2024-05-21 09:00"})
+    change_status(store, "admin", south[1], "成交客户", reason="签约")
+    with store.transaction("admin") as tx:
+        tx.delete("followup", tx.create("followup", {"customer_id": ids["A"], "user": "zhang", "method": "电话",
+                                                      "content": "记错了", "follow_time": "2024-05-02 10:00"})["follow_id"])
+    for start, end in ((date(2024, 1, 1), date(2024, 5, 21)), (date(2024, 5, 8), date(2024, 5, 15)),
+                       (date(2024, 1, 31), date(2024, 1, 31))):
+        everyone = reports.owner_activity(store, None, start, end)
+        teams = sorted(reports.owner_activity(store, store.user("wang"), start, end)
+                       + reports.owner_activity(store, store.user("chen"), start, end), key=lambda a: a.owner)
+        assert everyone == teams, (start, end)
+    week = {a.owner: a for a in reports.owner_activity(store, None, date(2024, 5, 8), date(2024, 5, 15))}
+    assert (week["zhang"].followups, week["zhang"].new_customers) == (3, 0)  # B 05-08, A 05-10, B 05-15
+    assert differences(store) == []
