@@ -557,11 +557,12 @@ class AllReports:
 
 def all_reports(store, user: User | None = None, *, start: date | None = None, end: date | None = None,
                 settings: dict | None = None, quality: bool = True, duplicates: bool = True) -> AllReports:
-    """Every report for ``user`` (the dashboard's figures); one SQL aggregation each, and one pass
-    over the customers for every count by a list field (the data-quality list checks included).
+    """Every report for ``user`` (the dashboard's figures); one SQL aggregation each.  The counts
+    by a list field come once, for every report that needs them (the data-quality list checks
+    included): from the kept counters for everyone, from one pass over a scope's customers.
 
     One statement after another: running them on two connections in threads was measured no faster
-    (the two statements did not overlap; docs/_pending/reports-results.md)."""
+    (the two statements did not overlap; bench/RESULTS.md)."""
     cfg = _settings(store, settings)
     if start is None or end is None:
         d_start, d_end = default_period()
