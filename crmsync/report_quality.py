@@ -91,10 +91,10 @@ def data_quality(store, user: User | None = None, settings: dict | None = None, 
     cutoff = _text_time(now - timedelta(days=round(months * 30.44)))
     listed = list_check_values(store, user, summary)
     bad = {col: values for col, (_, values) in listed.items() if values}
-    row = iter(_run(store, data_quality_query(_dialect(store), scope_for(user), cutoff, bad))[0])
-    rest = [next(row) for _ in range(2 * (len(quality_checks(_dialect(store))) - len(LIST_CHECKS)))]
-    examples = {col: next(row) for col in bad}
-    row = iter(rest)
+    found = _run(store, data_quality_query(_dialect(store), scope_for(user), cutoff, bad))[0]
+    checked = len(found) - len(bad)  # (count, example) per row check, then one example per list field
+    examples = dict(zip(bad, found[checked:]))
+    row = iter(found[:checked])
     en = _lang() == "en"
     out = []
     for key, zh, en_label, _ in quality_checks(_dialect(store)):

@@ -279,13 +279,10 @@ def customer_summary(store, user: User | None = None, *, days: int | None = None
     scope = scope_for(user)
     if not scope.sql:
         return _kept_summary(store, enums, now, days, months)
-    keys = {col: set(enums.keys(list_key)) for col, list_key in SUMMARY_LISTS}
-    counts: dict[str, dict] = {col: {**{k: 0 for k in enums.keys(list_key)}, None: 0, "?": 0}
-                               for col, list_key in SUMMARY_LISTS}
+    keys, counts, values = _empty_counts(enums)
     regions: dict[tuple, int] = {}
     total = overdue = before_end = 0
     n_lists = len(SUMMARY_LISTS)
-    values: dict[str, dict] = {col: {} for col, _ in SUMMARY_LISTS}
     for row in _run(store, customer_summary_query(scope, now, days)):
         n, late, soon, first = int(row[-4]), int(row[-3] or 0), int(row[-2] or 0), row[-1]
         total += n
@@ -305,12 +302,17 @@ def customer_summary(store, user: User | None = None, *, days: int | None = None
     return Summary(total, counts, overdue, before_end - overdue, month_list, regions, values)
 
 
+def _empty_counts(enums) -> tuple[dict, dict, dict]:
+    """Per summary list: its keys; a zero count for every key, for empty (None) and for values not
+    in the list ("?"); and an empty map of stored value → (customers, example id)."""
+    keys = {col: set(enums.keys(list_key)) for col, list_key in SUMMARY_LISTS}
+    counts = {col: {**{k: 0 for k in enums.keys(list_key)}, None: 0, "?": 0} for col, list_key in SUMMARY_LISTS}
+    return keys, counts, {col: {} for col, _ in SUMMARY_LISTS}
+
+
 def _kept_summary(store, enums, now: datetime, days: int, months: int) -> Summary:
     """customer_summary of every customer, from the kept counters (crmsync.report_tables)."""
-    keys = {col: set(enums.keys(list_key)) for col, list_key in SUMMARY_LISTS}
-    counts: dict[str, dict] = {col: {**{k: 0 for k in enums.keys(list_key)}, None: 0, "?": 0}
-                               for col, list_key in SUMMARY_LISTS}
-    values: dict[str, dict] = {col: {} for col, _ in SUMMARY_LISTS}
+    keys, counts, values = _empty_counts(enums)
     regions: dict[tuple, int] = {}
     trend: dict[str, int] = {}
     for name, value, n in _run(store, counts_query()):
